@@ -1,0 +1,127 @@
+"""Settings: one class of defaults per environment, each value overridable from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting from the environment that cannot be used."""
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    APP_ENV = "development"
+    HOST = "127.0.0.1"
+    PORT = 5000
+    LOG_LEVEL = "INFO"
+
+    # DynamoDB. A None endpoint or region leaves the choice to botocore's own chain
+    # (AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION/AWS_DEFAULT_REGION, ~/.aws/config).
+    AWS_ENDPOINT_URL_DYNAMODB: str | None = None
+    AWS_REGION: str | None = "us-east-1"
+    TABLE_PREFIX = ""
+    DYNAMODB_BILLING = "PAY_PER_REQUEST"
+    DYNAMODB_READ_CAPACITY = 5
+    DYNAMODB_WRITE_CAPACITY = 5
+    # botocore waits 60 s by default; a web request must fail within a few seconds.
+    DYNAMODB_CONNECT_TIMEOUT = 1.0
+    DYNAMODB_READ_TIMEOUT = 1.0
+    DYNAMODB_MAX_ATTEMPTS = 3
+    DYNAMODB_TABLE_WAIT_SECONDS = 60
+
+    SEED_DEMO_USERS = True
+    BCRYPT_ROUNDS = 12
+    MAX_CONTENT_LENGTH = 16 * 1024
+
+
+class DevelopmentConfig(Config):
+    """`make run` on a laptop: embedded DynamoDB, demo users."""
+
+
+class TestingConfig(Config):
+    """The test suite: cheap hashes, its own table names."""
+
+    APP_ENV = "testing"
+    TESTING = True
+    TABLE_PREFIX = "test_"
+    BCRYPT_ROUNDS = 4
+
+
+class ProductionConfig(Config):
+    """A real deployment: region from the AWS chain, no demo users."""
+
+    APP_ENV = "production"
+    AWS_REGION: str | None = None
+    SEED_DEMO_USERS = False
+
+
+ENVIRONMENTS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def settings_of(config_class: type[Config]) -> dict[str, Any]:
+    """The upper-case settings of a config class, inherited ones included."""
+    return {name: getattr(config_class, name) for name in dir(config_class) if name.isupper()}
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    """Convert an environment string to the type of the setting's default."""
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in _TRUE | _FALSE:
+                return lowered in _TRUE
+            raise ValueError("expected true or false")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from exc
+    return raw or None if default is None else raw
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings for APP_ENV (development by default), overridden by the environment."""
+    environ = os.environ if environ is None else environ
+    app_env = environ.get("APP_ENV", "development")
+    if app_env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV={app_env!r} is not one of {', '.join(ENVIRONMENTS)}")
+    settings = settings_of(ENVIRONMENTS[app_env])
+    for name, default in settings.items():
+        if name in environ and name != "APP_ENV":
+            settings[name] = _parse(name, environ[name], default)
+    # AWS_DEFAULT_REGION is the older spelling botocore also reads.
+    if "AWS_REGION" not in environ and environ.get("AWS_DEFAULT_REGION"):
+        settings["AWS_REGION"] = environ["AWS_DEFAULT_REGION"]
+    if "AWS_ENDPOINT_URL_DYNAMODB" not in environ and environ.get("AWS_ENDPOINT_URL"):
+        settings["AWS_ENDPOINT_URL_DYNAMODB"] = environ["AWS_ENDPOINT_URL"]
+    validate(settings)
+    return settings
+
+
+def validate(settings: Mapping[str, Any]) -> None:
+    """Refuse settings that cannot work, naming every problem."""
+    problems = []
+    if settings["DYNAMODB_BILLING"] not in ("PAY_PER_REQUEST", "PROVISIONED"):
+        problems.append("DYNAMODB_BILLING must be PAY_PER_REQUEST or PROVISIONED")
+    if not 4 <= settings["BCRYPT_ROUNDS"] <= 31:
+        problems.append("BCRYPT_ROUNDS must be between 4 and 31")
+    for name in ("DYNAMODB_READ_CAPACITY", "DYNAMODB_WRITE_CAPACITY", "DYNAMODB_MAX_ATTEMPTS"):
+        if settings[name] < 1:
+            problems.append(f"{name} must be at least 1")
+    for name in ("DYNAMODB_CONNECT_TIMEOUT", "DYNAMODB_READ_TIMEOUT"):
+        if settings[name] <= 0:
+            problems.append(f"{name} must be positive")
+    if problems:
+        raise ConfigError("; ".join(problems))

@@ -1,0 +1,1 @@
+"""HTTP routes: thin functions that parse a request, call one service function and answer."""

@@ -1,0 +1,98 @@
+"""The users API: list, register, read, change, delete, and the original credential check."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import url_for
+
+from app.controllers.common import current_user, passwords, store
+from app.helpers import users
+from app.models import (
+    CredentialsQuery,
+    ListQuery,
+    UserCreate,
+    UserPublic,
+    UserSelf,
+    UserUpdate,
+    UserView,
+)
+from app.openapi import BASIC_OPTIONAL, BASIC_REQUIRED, responses
+
+bp = APIBlueprint("users", __name__, url_prefix="/api", tag="Users")
+
+
+@bp.get("/users")
+@bp.input(ListQuery, location="query", arg_name="query")
+@bp.output(list[UserPublic])
+@bp.doc(responses=responses(400, status=200, headers={"Link": 'The next page: <url>; rel="next"'}))
+def list_users(query: ListQuery) -> tuple:
+    """List users, one page at a time; the Link header points at the next page."""
+    page, cursor = users.list_users(store(), limit=query.limit, cursor=query.cursor)
+    headers = {}
+    if cursor:
+        headers["Link"] = (
+            f'<{url_for(".list_users", limit=query.limit, cursor=cursor)}>; rel="next"'
+        )
+    return [user.public() for user in page], 200, headers
+
+
+@bp.post("/users")
+@bp.input(UserCreate, arg_name="data")
+@bp.output(UserSelf, status_code=201)
+@bp.doc(
+    security=BASIC_OPTIONAL,
+    responses=responses(401, 403, 409, status=201, headers={"Location": "The new user's URL"}),
+)
+def register(data: UserCreate) -> tuple:
+    """Register a user. Creating an admin takes an admin's HTTP Basic credentials."""
+    actor = current_user(required=False)
+    user = users.create_user(store(), passwords=passwords(), data=data, actor=actor)
+    return user.self_view(), 201, {"Location": url_for(".get_user", username=user.username)}
+
+
+@bp.get("/users/<username>")
+@bp.output(UserView)
+@bp.doc(security=BASIC_OPTIONAL, responses=responses(401, 404))
+def get_user(username: str) -> UserSelf | UserPublic:
+    """A user's public view; the user themself or an admin gets the full (self) view."""
+    actor = current_user(required=False)
+    return users.view_of(users.get_user(store(), username=username), actor=actor)
+
+
+@bp.patch("/users/<username>")
+@bp.input(UserUpdate, arg_name="changes")
+@bp.output(UserSelf)
+@bp.doc(security=BASIC_REQUIRED, responses=responses(401, 403, 404, 409))
+def update_user(username: str, changes: UserUpdate) -> UserSelf:
+    """Change names, email or password (the user or an admin); account type (an admin)."""
+    actor = current_user(required=True)
+    user = users.update_user(
+        store(), passwords=passwords(), actor=actor, username=username, changes=changes
+    )
+    return user.self_view()
+
+
+@bp.delete("/users/<username>")
+@bp.doc(security=BASIC_REQUIRED, responses={204: "Deleted", **responses(401, 403, 404, 409)})
+def delete_user(username: str) -> tuple:
+    """Delete a user and release their email (the user themself or an admin)."""
+    users.delete_user(store(), actor=current_user(required=True), username=username)
+    return "", 204
+
+
+@bp.get("/user")
+@bp.input(CredentialsQuery, location="query", arg_name="query")
+@bp.output(UserSelf)
+@bp.doc(security=BASIC_OPTIONAL, responses=responses(401))
+def check_credentials(query: CredentialsQuery) -> UserSelf:
+    """The original credential check: `?username=&password=` or HTTP Basic → the self view."""
+    if query.username is None and query.password is None:
+        user = current_user(required=True)
+    else:
+        user = users.verify_credentials(
+            store(),
+            passwords=passwords(),
+            username=query.username or "",
+            password=query.password or "",
+        )
+    return user.self_view()

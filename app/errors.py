@@ -1,0 +1,169 @@
+"""The error hierarchy and the one response shape for every failure (RFC 9457 problem details)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from apiflask import APIFlask, HTTPError
+from flask import Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_MIMETYPE = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """Base of every error the service raises on purpose; `status` picks the HTTP status."""
+
+    status = 500
+    detail = "The server failed to handle the request."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(detail or self.detail)
+        self.detail = detail or self.detail
+        self.headers = dict(headers or {})
+        self.errors = errors
+
+
+class BadRequest(AppError):
+    """The request cannot be read (malformed JSON, a bad cursor)."""
+
+    status = 400
+    detail = "The request could not be understood."
+
+
+class Unauthorized(AppError):
+    """Missing or wrong credentials; the same body whatever the reason."""
+
+    status = 401
+    detail = "Valid credentials are required."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Basic realm="users-api"'})
+
+
+class Forbidden(AppError):
+    """Authenticated, but not allowed to do this."""
+
+    status = 403
+    detail = "You are not allowed to do this."
+
+
+class NotFound(AppError):
+    """The resource does not exist."""
+
+    status = 404
+    detail = "The resource does not exist."
+
+
+class Conflict(AppError):
+    """The change collides with the current state (a taken username or email, a race)."""
+
+    status = 409
+    detail = "The request conflicts with the current state."
+
+
+class UnsupportedMediaType(AppError):
+    """The body is not JSON."""
+
+    status = 415
+    detail = "The request body must be JSON (Content-Type: application/json)."
+
+
+class ValidationFailed(AppError):
+    """One or more fields are invalid; `errors` names them."""
+
+    status = 422
+    detail = "The request has invalid fields."
+
+
+class ServiceUnavailable(AppError):
+    """A dependency (DynamoDB) cannot serve now; the client should retry later."""
+
+    status = 503
+    detail = "The database is unavailable; try again shortly."
+    retry_after = 1
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.retry_after)})
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    errors: list[dict[str, str]] | None = None,
+) -> Response:
+    """Build an `application/problem+json` response."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_MIMETYPE
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _field_errors(detail: Mapping[str, Mapping[str, list[str]]]) -> list[dict[str, str]]:
+    """Flatten APIFlask's {location: {field: [messages]}} into a list of field failures."""
+    return [
+        {"location": location, "field": field, "detail": message}
+        for location, fields in detail.items()
+        for field, messages in fields.items()
+        for message in messages
+    ]
+
+
+def init_app(app: APIFlask) -> None:
+    """Route every failure, ours, APIFlask's and Werkzeug's, to one problem-details shape."""
+
+    @app.errorhandler(AppError)
+    def handle_app_error(error: AppError) -> Response:
+        if error.status >= 500:
+            log.error("%s: %s", type(error).__name__, error.detail, exc_info=error.__cause__)
+        return problem(error.status, error.detail, headers=error.headers, errors=error.errors)
+
+    @app.error_processor
+    def handle_http_error(error: HTTPError) -> Response:
+        if error.status_code == 422 and isinstance(error.detail, Mapping):
+            return problem(422, ValidationFailed.detail, errors=_field_errors(error.detail))
+        headers = dict(error.headers or {})
+        description = _description(error.status_code)
+        return problem(error.status_code, description, headers=headers)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        if isinstance(error, HTTPException):  # pragma: no cover - routed above by Flask
+            return problem(error.code or 500, error.description or "")
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, AppError.detail)
+
+
+def _description(status: int) -> str:
+    """A one-line human explanation of a framework-raised status."""
+    messages = {
+        400: "The request could not be understood.",
+        404: "No resource at this URL.",
+        405: "This method is not allowed on this URL; see the Allow header.",
+        413: "The request body is too large.",
+        415: UnsupportedMediaType.detail,
+    }
+    return messages.get(status, HTTPStatus(status).description)

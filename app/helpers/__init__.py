@@ -1,0 +1,1 @@
+"""Business logic and infrastructure: DynamoDB access, password hashing, the users service."""

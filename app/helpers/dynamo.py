@@ -1,0 +1,411 @@
+"""`DynamoInterface`: the only module that talks to DynamoDB (and the only one importing boto3)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from app.errors import AppError, Conflict, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+Item = dict[str, Any]
+
+# DynamoDB answers these when it is overloaded or down: the client should come back later.
+_UNAVAILABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+}
+# Wrong credentials or permissions: the database cannot be used, whatever the request.
+_MISCONFIGURED = {
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "MissingAuthenticationTokenException",
+}
+
+
+class StoreError(AppError):
+    """DynamoDB refused a call in a way that means a bug on our side."""
+
+
+class ConditionFailed(Conflict):
+    """A conditional write found the item in another state than required."""
+
+    def __init__(self, item: Item | None = None) -> None:
+        super().__init__()
+        self.item = item
+
+
+class TransactionCanceled(Conflict):
+    """A transaction was cancelled; `reasons` has one code per write ("None" when fine)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__()
+        self.reasons = reasons
+
+
+class _TableMissing(Exception):
+    """A table this process had seen is gone (deleted under a running app)."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What a table looks like: its name (before the prefix), key, indexes and TTL."""
+
+    name: str
+    hash_key: str
+    indexes: Mapping[str, str] = field(default_factory=dict)  # index name -> hash key
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of a `transact_write` call."""
+
+    kind: Literal["Put", "Update", "Delete", "ConditionCheck"]
+    table: str
+    target: Item  # the item for a Put, the key otherwise
+    condition: str | None = None
+    update: str | None = None
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+
+
+class DynamoInterface:
+    """Tables created on demand, typed items in and out, DynamoDB errors translated."""
+
+    def __init__(
+        self,
+        *,
+        table_prefix: str = "",
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        billing: str = "PAY_PER_REQUEST",
+        read_capacity: int = 5,
+        write_capacity: int = 5,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 1.0,
+        max_attempts: int = 3,
+        table_wait_seconds: int = 60,
+    ) -> None:
+        self.table_prefix = table_prefix
+        self.billing = billing
+        self.capacity = {"ReadCapacityUnits": read_capacity, "WriteCapacityUnits": write_capacity}
+        self.table_wait_seconds = table_wait_seconds
+        self._client_args: dict[str, Any] = {
+            "region_name": region,
+            "endpoint_url": endpoint_url,
+            "config": BotoConfig(
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retries={"mode": "standard", "total_max_attempts": max_attempts},
+            ),
+        }
+        self._client: Any = None
+        self._specs: dict[str, TableSpec] = {}
+        self._on_create: dict[str, list[Callable[[], None]]] = {}
+        self._ready: set[str] = set()
+        self._lock = threading.RLock()
+        self._serializer = TypeSerializer()
+        self._deserializer = TypeDeserializer()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DynamoInterface:
+        """Build from the app's settings."""
+        return cls(
+            table_prefix=config["TABLE_PREFIX"],
+            region=config["AWS_REGION"],
+            endpoint_url=config["AWS_ENDPOINT_URL_DYNAMODB"],
+            billing=config["DYNAMODB_BILLING"],
+            read_capacity=config["DYNAMODB_READ_CAPACITY"],
+            write_capacity=config["DYNAMODB_WRITE_CAPACITY"],
+            connect_timeout=config["DYNAMODB_CONNECT_TIMEOUT"],
+            read_timeout=config["DYNAMODB_READ_TIMEOUT"],
+            max_attempts=config["DYNAMODB_MAX_ATTEMPTS"],
+            table_wait_seconds=config["DYNAMODB_TABLE_WAIT_SECONDS"],
+        )
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The boto3 DynamoDB client, built on first use (clients are thread-safe)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = boto3.session.Session().client("dynamodb", **self._client_args)
+        return self._client
+
+    def register_table(self, spec: TableSpec) -> None:
+        """Declare a table this store may create on demand."""
+        self._specs[spec.name] = spec
+
+    def on_create(self, table: str, callback: Callable[[], None]) -> None:
+        """Run `callback` after this process creates `table` (e.g. to seed it)."""
+        self._on_create.setdefault(table, []).append(callback)
+
+    def table_name(self, table: str) -> str:
+        """The real DynamoDB name of a logical table."""
+        return f"{self.table_prefix}{table}"
+
+    def ensure_table(self, table: str) -> None:
+        """Make sure `table` exists and is active; checked once per process."""
+        if table in self._ready:
+            return
+        with self._lock:
+            if table in self._ready:
+                return
+            created = self._translate(self._create_if_missing, self._specs[table])
+            self._ready.add(table)
+        if created:
+            for callback in self._on_create.get(table, []):
+                callback()
+
+    def _create_if_missing(self, spec: TableSpec) -> bool:
+        name = self.table_name(spec.name)
+        try:
+            self.client.describe_table(TableName=name)
+            created = False
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            created = self._create(spec)
+        delay = 1
+        self.client.get_waiter("table_exists").wait(
+            TableName=name,
+            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.table_wait_seconds // delay)},
+        )
+        if created and spec.ttl_attribute:
+            self.client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+            )
+        return created
+
+    def _create(self, spec: TableSpec) -> bool:
+        """Create the table; False when another process won the race to create it."""
+        keys = {spec.hash_key, *spec.indexes.values()}
+        args: dict[str, Any] = {
+            "TableName": self.table_name(spec.name),
+            "KeySchema": [{"AttributeName": spec.hash_key, "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            "BillingMode": self.billing,
+        }
+        provisioned = {"ProvisionedThroughput": self.capacity} if self._provisioned else {}
+        args.update(provisioned)
+        if spec.indexes:
+            args["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": index,
+                    "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                    **provisioned,
+                }
+                for index, key in spec.indexes.items()
+            ]
+        try:
+            self.client.create_table(**args)
+        except ClientError as exc:
+            if _code(exc) == "ResourceInUseException":
+                return False
+            raise
+        log.info("created DynamoDB table %s", args["TableName"])
+        return True
+
+    @property
+    def _provisioned(self) -> bool:
+        return self.billing == "PROVISIONED"
+
+    # -- items ----------------------------------------------------------------------------
+
+    def get(self, table: str, key: Item, *, consistent: bool = True) -> Item | None:
+        """The item with `key`, or None."""
+        response = self._call(
+            table,
+            "get_item",
+            TableName=self.table_name(table),
+            Key=self._dump(key),
+            ConsistentRead=consistent,
+        )
+        return self._load(response["Item"]) if "Item" in response else None
+
+    def put(
+        self,
+        table: str,
+        item: Item,
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write `item`; raise `ConditionFailed` when `condition` does not hold."""
+        self._call(
+            table,
+            "put_item",
+            TableName=self.table_name(table),
+            Item=self._dump(item),
+            **self._expression_args(condition, names, values),
+        )
+
+    def update(
+        self,
+        table: str,
+        key: Item,
+        *,
+        update: str,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> Item:
+        """Apply an update expression and return the whole new item."""
+        response = self._call(
+            table,
+            "update_item",
+            TableName=self.table_name(table),
+            Key=self._dump(key),
+            UpdateExpression=update,
+            ReturnValues="ALL_NEW",
+            **self._expression_args(condition, names, values),
+        )
+        return self._load(response["Attributes"])
+
+    def delete(
+        self,
+        table: str,
+        key: Item,
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> Item | None:
+        """Delete the item with `key` and return what it held (None if there was none)."""
+        response = self._call(
+            table,
+            "delete_item",
+            TableName=self.table_name(table),
+            Key=self._dump(key),
+            ReturnValues="ALL_OLD",
+            **self._expression_args(condition, names, values),
+        )
+        return self._load(response["Attributes"]) if "Attributes" in response else None
+
+    def transact_write(self, writes: Iterable[Write]) -> None:
+        """Apply every write or none; raise `TransactionCanceled` with a reason per write."""
+        writes = list(writes)
+        items = []
+        for write in writes:
+            body: dict[str, Any] = {"TableName": self.table_name(write.table)}
+            body["Item" if write.kind == "Put" else "Key"] = self._dump(write.target)
+            if write.update:
+                body["UpdateExpression"] = write.update
+            body.update(self._expression_args(write.condition, write.names, write.values))
+            items.append({write.kind: body})
+        self._call({w.table for w in writes}, "transact_write_items", TransactItems=items)
+
+    def scan_page(
+        self, table: str, *, limit: int, start_key: Item | None = None
+    ) -> tuple[list[Item], Item | None]:
+        """One page of at most `limit` items and the key to continue from (None at the end)."""
+        # Ask for one more than needed: DynamoDB servers differ on whether a page that ends
+        # exactly at the last item carries a LastEvaluatedKey, and the extra item settles it.
+        args: dict[str, Any] = {"TableName": self.table_name(table), "Limit": limit + 1}
+        if start_key:
+            args["ExclusiveStartKey"] = self._dump(start_key)
+        response = self._call(table, "scan", **args)
+        items = [self._load(raw) for raw in response.get("Items", [])]
+        hash_key = self._specs[table].hash_key
+        if len(items) > limit:
+            items = items[:limit]
+            return items, {hash_key: items[-1][hash_key]}
+        if "LastEvaluatedKey" in response and items:
+            return items, {hash_key: items[-1][hash_key]}
+        if "LastEvaluatedKey" in response:
+            return items, self._load(response["LastEvaluatedKey"])
+        return items, None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(self, tables: str | set[str], operation: str, **kwargs: Any) -> Any:
+        """Call DynamoDB, creating tables on demand and translating its errors."""
+        tables = {tables} if isinstance(tables, str) else tables
+        for table in sorted(tables):
+            self.ensure_table(table)
+        try:
+            return self._translate(getattr(self.client, operation), **kwargs)
+        except _TableMissing:
+            # Someone deleted a table under us: forget it, create it again, try once more.
+            with self._lock:
+                self._ready.difference_update(tables)
+            for table in sorted(tables):
+                self.ensure_table(table)
+            return self._translate(getattr(self.client, operation), **kwargs)
+
+    def _translate(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a boto3 call, turning its exceptions into the project's errors."""
+        try:
+            return function(*args, **kwargs)
+        except ClientError as exc:
+            code = _code(exc)
+            if code == "ConditionalCheckFailedException":
+                old = exc.response.get("Item")
+                raise ConditionFailed(self._load(old) if old else None) from exc
+            if code == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                raise TransactionCanceled([r.get("Code", "None") for r in reasons]) from exc
+            if code == "TransactionConflictException":
+                raise Conflict("A concurrent request changed the same data; retry.") from exc
+            if code == "ResourceNotFoundException":
+                raise _TableMissing(code) from exc
+            if code in _UNAVAILABLE:
+                log.warning("DynamoDB unavailable: %s", code)
+                raise ServiceUnavailable() from exc
+            if code in _MISCONFIGURED:
+                log.error("DynamoDB refused our credentials: %s", code)
+                raise ServiceUnavailable() from exc
+            raise StoreError() from exc
+        except WaiterError as exc:
+            log.warning("DynamoDB table not ready: %s", exc)
+            raise ServiceUnavailable("The database is being prepared; try again shortly.") from exc
+        except BotoCoreError as exc:
+            # Connection refused or timed out, no credentials or region: nothing to serve with.
+            log.warning("DynamoDB unreachable: %s", type(exc).__name__)
+            raise ServiceUnavailable() from exc
+
+    def _dump(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._serializer.serialize(v) for k, v in item.items()}
+
+    def _load(self, raw: Mapping[str, Any]) -> Item:
+        return {k: self._deserializer.deserialize(v) for k, v in raw.items()}
+
+    def _expression_args(
+        self,
+        condition: str | None,
+        names: Mapping[str, str] | None,
+        values: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        if condition:
+            args["ConditionExpression"] = condition
+        if names:
+            args["ExpressionAttributeNames"] = dict(names)
+        if values:
+            args["ExpressionAttributeValues"] = self._dump(values)
+        return args
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,197 @@
+"""Pydantic models, kept apart: what clients send, what they may see, and what is stored."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    RootModel,
+    StringConstraints,
+)
+
+AccountType = Literal["admin_user", "standard_user"]
+USERNAME_PATTERN = r"^[a-z0-9._-]{3,32}$"
+_USERNAME_ANY_CASE = re.compile(r"[A-Za-z0-9._-]{3,32}")
+
+
+def _no_surrogates(value: Any) -> Any:
+    # A lone surrogate is a valid Python str but cannot be encoded: refuse it here,
+    # or it fails as a 500 deep in hashing or serialisation.
+    if isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError("must be valid Unicode text")
+    return value
+
+
+def _lower_username(value: Any) -> Any:
+    if isinstance(value, str):
+        if not _USERNAME_ANY_CASE.fullmatch(value):
+            raise ValueError("must be 3 to 32 characters: letters, digits, '.', '_' or '-'")
+        return value.lower()
+    return value
+
+
+def _clean_name(value: Any) -> Any:
+    value = _no_surrogates(value)
+    if isinstance(value, str):
+        value = value.strip()
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise ValueError("must not contain control characters")
+    return value
+
+
+def _lower_email(value: Any) -> Any:
+    value = _no_surrogates(value)
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _password_rules(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def canonical_username(value: str) -> str | None:
+    """The stored form of a username, or None when it cannot be one."""
+    return value.lower() if _USERNAME_ANY_CASE.fullmatch(value) else None
+
+
+Username = Annotated[
+    str,
+    StringConstraints(pattern=USERNAME_PATTERN),
+    BeforeValidator(_lower_username),
+    Field(description="3 to 32 of a-z 0-9 . _ - (upper case is accepted and lower-cased)"),
+]
+Email = Annotated[EmailStr, BeforeValidator(_lower_email), Field(max_length=254)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100), BeforeValidator(_clean_name)]
+Timestamp = Annotated[
+    str, Field(description="ISO 8601, UTC", json_schema_extra={"format": "date-time"})
+]
+Password = Annotated[
+    str,
+    StringConstraints(min_length=8, max_length=256),
+    BeforeValidator(_no_surrogates),
+    AfterValidator(_password_rules),
+    Field(description="8 to 256 characters; every character counts", repr=False),
+]
+
+
+def _drop_defaults(schema: dict[str, Any]) -> None:
+    # Optional PATCH fields default to "absent", not to null: keep `null` out of the document.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+# Validation errors never quote what was sent: it may be a password or a hash.
+_SECRET_SAFE = ConfigDict(hide_input_in_errors=True)
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", **_SECRET_SAFE)
+
+
+class UserCreate(_Input):
+    """Registration body."""
+
+    username: Username
+    email: Email
+    password: Password
+    first_name: Name
+    last_name: Name
+    account_type: AccountType = "standard_user"
+
+
+class UserUpdate(_Input):
+    """PATCH body: any subset of the changeable fields (null is not a value)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_defaults, **_SECRET_SAFE)
+
+    first_name: Name = None  # type: ignore[assignment]
+    last_name: Name = None  # type: ignore[assignment]
+    email: Email = None  # type: ignore[assignment]
+    password: Password = None  # type: ignore[assignment]
+    account_type: AccountType = None  # type: ignore[assignment]
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class ListQuery(_Input):
+    """Query string of `GET /api/users`."""
+
+    limit: int = Field(50, ge=1, le=100, description="Users per page, 1 to 100")
+    cursor: str | None = Field(
+        None, max_length=200, description="Opaque cursor from the previous page's Link header"
+    )
+
+
+class CredentialsQuery(_Input):
+    """The original tutorial's credential check in the query string (kept for compatibility)."""
+
+    username: str | None = Field(None, max_length=256)
+    password: str | None = Field(None, max_length=256, repr=False)
+
+
+class UserPublic(BaseModel):
+    """What anyone may see of a user."""
+
+    model_config = ConfigDict(extra="forbid", **_SECRET_SAFE)
+
+    username: str
+    first_name: str
+    last_name: str
+    account_type: AccountType
+
+
+class UserSelf(UserPublic):
+    """What a user (or an admin) sees of their own account."""
+
+    email: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class UserItem(BaseModel):
+    """A user as stored in DynamoDB. Never returned as it is: it holds the password hash."""
+
+    model_config = _SECRET_SAFE
+
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    account_type: AccountType
+    password_hash: str = Field(repr=False)
+    created_at: str
+    updated_at: str
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether this user administers other users."""
+        return self.account_type == "admin_user"
+
+    def public(self) -> UserPublic:
+        """The public view."""
+        return UserPublic.model_validate(self.model_dump(include=set(UserPublic.model_fields)))
+
+    def self_view(self) -> UserSelf:
+        """The owner's view."""
+        return UserSelf.model_validate(self.model_dump(include=set(UserSelf.model_fields)))
+
+
+def now_iso() -> str:
+    """The current time as stored: ISO 8601, UTC, milliseconds, `Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class UserView(RootModel[UserSelf | UserPublic]):
+    """The owner's or an admin's view of a user, or the public view for anyone else."""

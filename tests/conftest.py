@@ -1,0 +1,139 @@
+"""Fixtures: mocked AWS → app → client, and a leak check that runs on every test."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask.testing import FlaskClient
+from moto import mock_aws
+
+from app import create_app
+from app.config import TestingConfig, settings_of
+
+# What must never appear in a response or a log line, whatever the test sent.
+ALWAYS_SECRET = ("$2b$", "password_hash")
+# Passwords (and other secrets) sent during the current test; reset per test.
+SENT_SECRETS: list[str] = []
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    """An HTTP Basic Authorization header."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+JOHN = basic("johndoe", "JohnPass123")
+JANE = basic("janedoe", "JanePass123")
+
+
+def new_user(**overrides: Any) -> dict[str, Any]:
+    """A valid registration body."""
+    body = {
+        "username": "alice",
+        "email": "alice@example.com",
+        "password": "correct horse battery",
+        "first_name": "Alice",
+        "last_name": "Liddell",
+    }
+    body.update(overrides)
+    return body
+
+
+def _record_secrets(kwargs: dict[str, Any], url: str) -> None:
+    body = kwargs.get("json")
+    if body is None and isinstance(kwargs.get("data"), str | bytes):
+        try:
+            body = json.loads(kwargs["data"])
+        except ValueError:
+            body = None
+    if isinstance(body, dict):
+        for field in ("password", "current_password"):
+            if isinstance(body.get(field), str):
+                SENT_SECRETS.append(body[field])
+    query = parse_qs(urlsplit(url).query)
+    query_string = kwargs.get("query_string") or {}
+    SENT_SECRETS.extend(query.get("password", []))
+    if isinstance(query_string, dict) and isinstance(query_string.get("password"), str):
+        SENT_SECRETS.append(query_string["password"])
+    auth = (kwargs.get("headers") or {}).get("Authorization", "")
+    if auth.startswith("Basic "):
+        decoded = base64.b64decode(auth[6:]).decode("utf-8", "replace")
+        SENT_SECRETS.append(decoded.partition(":")[2])
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    """Fail if `text` holds a hash marker or a password sent in this test."""
+    for secret in (*ALWAYS_SECRET, *(s for s in SENT_SECRETS if len(s) >= 4)):
+        assert secret not in text, f"{where} leaks a secret"
+
+
+class LeakCheckingClient(FlaskClient):
+    """A test client that checks every response for the secrets sent so far."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        url = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        _record_secrets(kwargs, url)
+        response = super().open(*args, **kwargs)
+        assert_no_secret(response.get_data(as_text=True), f"{response.request.path} body")
+        assert_no_secret(str(response.headers), f"{response.request.path} headers")
+        return response
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test: no captured log record carries a password or a hash."""
+    SENT_SECRETS.clear()
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        text = record.getMessage() + (record.exc_text or "")
+        assert_no_secret(text, f"log record {record.name}")
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and no endpoint from the developer's shell: never reach real AWS."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "APP_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto's in-memory AWS for the duration of a test."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def settings() -> dict[str, Any]:
+    """The testing settings; a test may change them before the app is built."""
+    return settings_of(TestingConfig)
+
+
+@pytest.fixture
+def app(aws: None, settings: dict[str, Any]) -> Any:
+    """The app over mocked DynamoDB."""
+    app = create_app(settings)
+    app.test_client_class = LeakCheckingClient
+    return app
+
+
+@pytest.fixture
+def client(app: Any) -> FlaskClient:
+    """A test client that also checks each response for leaked secrets."""
+    return app.test_client()
+
+
+@pytest.fixture
+def store(app: Any) -> Any:
+    """The app's DynamoInterface."""
+    return app.extensions["dynamo"]
