@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -63,7 +64,10 @@ def _record_secrets(kwargs: dict[str, Any], url: str) -> None:
         SENT_SECRETS.append(query_string["password"])
     auth = (kwargs.get("headers") or {}).get("Authorization", "")
     if auth.startswith("Basic "):
-        decoded = base64.b64decode(auth[6:]).decode("utf-8", "replace")
+        try:
+            decoded = base64.b64decode(auth[6:]).decode("utf-8", "replace")
+        except ValueError:  # a deliberately malformed header
+            return
         SENT_SECRETS.append(decoded.partition(":")[2])
 
 
@@ -137,3 +141,24 @@ def client(app: Any) -> FlaskClient:
 def store(app: Any) -> Any:
     """The app's DynamoInterface."""
     return app.extensions["dynamo"]
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto apply each DynamoDB call atomically, as DynamoDB does.
+
+    moto applies a transaction write by write and, on failure, restores a snapshot of the
+    whole table, so two concurrent calls can undo each other. Serialising its backend calls
+    models the real service; our code still has to get its conditions right to pass.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "get_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)

@@ -1,0 +1,485 @@
+"""The users API through the Flask test client: every route, rule and error."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import bcrypt
+import pytest
+
+from tests.conftest import JANE, JOHN, basic, new_user
+
+ALICE = basic("alice", "correct horse battery")
+PUBLIC_FIELDS = {"username", "first_name", "last_name", "account_type"}
+SELF_FIELDS = PUBLIC_FIELDS | {"email", "created_at", "updated_at"}
+
+
+@pytest.fixture
+def alice(client):
+    """A registered standard user."""
+    response = client.post("/api/users", json=new_user())
+    assert response.status_code == 201
+    return response.json
+
+
+def assert_problem(response, status):
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body = response.json
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= set(body)
+    return body
+
+
+# -- GET /api/users -------------------------------------------------------------------------
+
+
+def test_list_users_creates_and_seeds_table_on_first_request(client, store):
+    tables = store.client.list_tables()["TableNames"]
+    assert tables == []
+
+    response = client.get("/api/users")
+
+    assert response.status_code == 200
+    assert sorted(u["username"] for u in response.json) == ["janedoe", "johndoe"]
+    assert all(set(u) == PUBLIC_FIELDS for u in response.json)
+    john = next(u for u in response.json if u["username"] == "johndoe")
+    assert john == {
+        "username": "johndoe",
+        "first_name": "John",
+        "last_name": "Doe",
+        "account_type": "admin_user",
+    }
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Link" not in response.headers
+
+
+def test_list_users_pages_follow_link_until_every_user_is_seen(client):
+    for i in range(5):
+        body = new_user(username=f"user{i}", email=f"user{i}@example.com")
+        assert client.post("/api/users", json=body).status_code == 201
+    seen, url, pages = [], "/api/users?limit=3", 0
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200
+        assert len(response.json) <= 3
+        seen += [u["username"] for u in response.json]
+        link = response.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+        pages += 1
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == 7
+
+
+def test_list_users_link_header_is_rfc8288_next(client):
+    response = client.get("/api/users?limit=1")
+
+    link = response.headers["Link"]
+    assert link.startswith("</api/users?")
+    assert link.endswith('>; rel="next"')
+    assert "limit=1" in link
+    assert "cursor=" in link
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1.5"])
+def test_list_users_rejects_bad_limit(client, limit):
+    body = assert_problem(client.get(f"/api/users?limit={limit}"), 422)
+    assert [e["field"] for e in body["errors"]] == ["limit"]
+
+
+@pytest.mark.parametrize("cursor", ["!!!", "AAAA", "bm90IGEgdmFsaWQgdXNlcm5hbWUh", "\u00e9t\u00e9"])
+def test_list_users_rejects_forged_cursor(client, cursor):
+    assert_problem(client.get("/api/users", query_string={"cursor": cursor}), 400)
+
+
+def test_list_users_rejects_unknown_query_parameter(client):
+    body = assert_problem(client.get("/api/users?page=2"), 422)
+    assert body["errors"][0]["field"] == "page"
+
+
+# -- GET /api/user (the original credential check) ------------------------------------------
+
+
+def test_check_credentials_in_query_returns_self_view(client):
+    response = client.get("/api/user?username=johndoe&password=JohnPass123")
+
+    assert response.status_code == 200
+    assert set(response.json) == SELF_FIELDS
+    assert response.json["email"] == "johndoe@example.com"
+    assert response.json["created_at"].endswith("Z")
+
+
+def test_check_credentials_accepts_http_basic(client):
+    response = client.get("/api/user", headers=JANE)
+
+    assert response.status_code == 200
+    assert response.json["username"] == "janedoe"
+
+
+def test_check_credentials_ignores_username_case(client):
+    response = client.get("/api/user?username=JohnDoe&password=JohnPass123")
+
+    assert response.status_code == 200
+    assert response.json["username"] == "johndoe"
+
+
+def test_check_credentials_unknown_user_and_wrong_password_look_the_same(client):
+    wrong = client.get("/api/user?username=johndoe&password=NotJohnsPass")
+    unknown = client.get("/api/user?username=nobody&password=NotJohnsPass")
+
+    assert_problem(wrong, 401)
+    assert wrong.get_data() == unknown.get_data()
+    assert wrong.headers["WWW-Authenticate"] == unknown.headers["WWW-Authenticate"]
+
+
+def test_check_credentials_spends_one_bcrypt_check_for_unknown_user(client, monkeypatch):
+    client.get("/api/users")  # create and seed the table first
+    calls = []
+    real = bcrypt.checkpw
+    monkeypatch.setattr(bcrypt, "checkpw", lambda *a: calls.append(1) or real(*a))
+
+    client.get("/api/user?username=nobody&password=Whatever123")
+    client.get("/api/user?username=bad%20name!&password=Whatever123")
+    client.get("/api/user?username=johndoe&password=Whatever123")
+
+    assert calls == [1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer sometoken"},
+        {"Authorization": "Basic !!!notbase64"},
+        basic("johndoe", "wrong-password"),
+        basic("", ""),
+    ],
+)
+def test_check_credentials_without_valid_credentials_is_401(client, headers):
+    response = client.get("/api/user", headers=headers)
+
+    assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+# -- POST /api/users ------------------------------------------------------------------------
+
+
+def test_register_returns_self_view_and_location(client):
+    body = new_user(username="Alice", email="Alice@Example.COM", first_name="  Alice ")
+    response = client.post("/api/users", json=body)
+
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/api/users/alice"
+    assert set(response.json) == SELF_FIELDS
+    assert response.json["username"] == "alice"
+    assert response.json["email"] == "alice@example.com"
+    assert response.json["first_name"] == "Alice"
+    assert response.json["account_type"] == "standard_user"
+    assert response.json["created_at"] == response.json["updated_at"]
+    assert client.get("/api/user", headers=ALICE).status_code == 200
+
+
+def test_register_accepts_demo_length_password(client):
+    body = new_user(password="AlicePass11")  # 11 characters, like the demo users'
+
+    assert client.post("/api/users", json=body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ({"username": "ALICE", "email": "other@example.com"}, "username"),
+        ({"username": "alice2", "email": "ALICE@example.com"}, "email"),
+    ],
+)
+def test_register_taken_username_or_email_is_409(client, alice, change, detail):
+    body = assert_problem(client.post("/api/users", json=new_user(**change)), 409)
+    assert detail in body["detail"]
+
+
+def test_register_admin_needs_admin_credentials(client):
+    admin = new_user(account_type="admin_user")
+
+    assert_problem(client.post("/api/users", json=admin), 403)
+    assert_problem(client.post("/api/users", json=admin, headers=JANE), 403)
+    assert_problem(client.post("/api/users", json=admin, headers=basic("johndoe", "nope")), 401)
+    response = client.post("/api/users", json=admin, headers=JOHN)
+    assert response.status_code == 201
+    assert response.json["account_type"] == "admin_user"
+
+
+LONG = "x" * 90
+INVALID_REGISTRATIONS = [
+    ("username", "ab"),
+    ("username", "a" * 33),
+    ("username", "has space"),
+    ("username", "emoji\U0001f600"),
+    ("username", "k\u212aelvin"),
+    ("username", 42),
+    ("username", None),
+    ("email", "not-an-email"),
+    ("email", "a@b"),
+    ("email", "x" * 250 + "@example.com"),
+    ("password", "short"),
+    ("password", "y" * 257),
+    ("password", "nul\x00inside-it"),
+    ("password", "lone\ud800surrogate"),
+    ("password", 12345678),
+    ("first_name", ""),
+    ("first_name", "   "),
+    ("first_name", "n" * 101),
+    ("first_name", "bell\x07"),
+    ("last_name", ["list"]),
+    ("account_type", "root"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), INVALID_REGISTRATIONS)
+def test_register_invalid_field_is_422_naming_it(client, field, value):
+    response = client.post("/api/users", json=new_user(**{field: value}))
+
+    body = assert_problem(response, 422)
+    assert [e["field"] for e in body["errors"]] == [field]
+    assert body["errors"][0]["location"] == "json"
+
+
+@pytest.mark.parametrize("missing", ["username", "email", "password", "first_name", "last_name"])
+def test_register_missing_field_is_422_naming_it(client, missing):
+    body = new_user()
+    del body[missing]
+
+    problem = assert_problem(client.post("/api/users", json=body), 422)
+    assert [e["field"] for e in problem["errors"]] == [missing]
+
+
+def test_register_unknown_field_is_422(client):
+    problem = assert_problem(client.post("/api/users", json=new_user(is_admin=True)), 422)
+    assert problem["errors"][0]["field"] == "is_admin"
+
+
+def test_register_loses_nothing_on_invalid_input(client):
+    client.post("/api/users", json=new_user(password="short"))
+
+    assert client.get("/api/users/alice").status_code == 404
+    assert client.post("/api/users", json=new_user()).status_code == 201
+
+
+def test_register_long_password_counts_every_character(client):
+    password = "p" * 100 + "A"
+    assert client.post("/api/users", json=new_user(password=password)).status_code == 201
+
+    truncated = "p" * 100 + "B"  # same first 72 bytes and more
+    assert client.get("/api/user", headers=basic("alice", truncated)).status_code == 401
+    assert client.get("/api/user", headers=basic("alice", password)).status_code == 200
+
+
+def test_register_accepts_256_character_unicode_password(client):
+    password = "\u00e9\u6f22" * 128  # 256 characters, 640 bytes in UTF-8
+    assert client.post("/api/users", json=new_user(password=password)).status_code == 201
+    assert client.get("/api/user", headers=basic("alice", password)).status_code == 200
+
+
+# -- GET /api/users/<username> --------------------------------------------------------------
+
+
+def test_get_user_anonymous_sees_public_view(client, alice):
+    response = client.get("/api/users/alice")
+
+    assert response.status_code == 200
+    assert set(response.json) == PUBLIC_FIELDS
+
+
+@pytest.mark.parametrize(("headers", "fields"), [(ALICE, SELF_FIELDS), (JOHN, SELF_FIELDS)])
+def test_get_user_owner_or_admin_sees_self_view(client, alice, headers, fields):
+    response = client.get("/api/users/ALICE", headers=headers)
+
+    assert response.status_code == 200
+    assert set(response.json) == fields
+    assert response.json["email"] == "alice@example.com"
+
+
+def test_get_user_other_standard_user_sees_public_view(client, alice):
+    response = client.get("/api/users/alice", headers=JANE)
+
+    assert set(response.json) == PUBLIC_FIELDS
+
+
+def test_get_user_with_wrong_credentials_is_401(client, alice):
+    assert_problem(client.get("/api/users/alice", headers=basic("alice", "wrong-one")), 401)
+
+
+@pytest.mark.parametrize("username", ["nobody", "x", "a" * 40, "bad%20name"])
+def test_get_user_unknown_is_404(client, username):
+    assert_problem(client.get(f"/api/users/{username}"), 404)
+
+
+# -- PATCH /api/users/<username> ------------------------------------------------------------
+
+
+def test_update_user_changes_names_and_keeps_the_rest(client, alice):
+    response = client.patch(
+        "/api/users/alice", json={"first_name": " Alicia ", "last_name": "L"}, headers=ALICE
+    )
+
+    assert response.status_code == 200
+    assert response.json["first_name"] == "Alicia"
+    assert response.json["last_name"] == "L"
+    assert response.json["email"] == alice["email"]
+    assert response.json["created_at"] == alice["created_at"]
+    assert response.json["updated_at"] >= alice["updated_at"]
+    assert client.get("/api/users/alice").json["first_name"] == "Alicia"
+
+
+def test_update_user_password_replaces_old_one(client, alice):
+    change = {"password": "a brand new secret"}
+    assert client.patch("/api/users/alice", json=change, headers=ALICE).status_code == 200
+
+    assert client.get("/api/user", headers=ALICE).status_code == 401
+    assert client.get("/api/user", headers=basic("alice", "a brand new secret")).status_code == 200
+
+
+def test_update_user_email_moves_the_claim(client, alice):
+    change = {"email": "New@Example.com"}
+    response = client.patch("/api/users/alice", json=change, headers=ALICE)
+
+    assert response.status_code == 200
+    assert response.json["email"] == "new@example.com"
+    # The old address is free again; the new one is taken.
+    old = new_user(username="bob", email="alice@example.com")
+    assert client.post("/api/users", json=old).status_code == 201
+    taken = new_user(username="carol", email="new@example.com")
+    assert_problem(client.post("/api/users", json=taken), 409)
+
+
+def test_update_user_email_taken_by_other_is_409_and_changes_nothing(client, alice):
+    change = {"email": "janedoe@example.com", "first_name": "Changed"}
+    assert_problem(client.patch("/api/users/alice", json=change, headers=ALICE), 409)
+
+    after = client.get("/api/users/alice", headers=ALICE).json
+    assert after["email"] == "alice@example.com"
+    assert after["first_name"] == "Alice"
+
+
+def test_update_user_same_email_is_no_conflict(client, alice):
+    change = {"email": "ALICE@example.com"}
+    assert client.patch("/api/users/alice", json=change, headers=ALICE).status_code == 200
+
+
+def test_update_user_empty_body_changes_nothing(client, alice):
+    response = client.patch("/api/users/alice", json={}, headers=ALICE)
+
+    assert response.status_code == 200
+    assert response.json == alice
+
+
+def test_update_user_account_type_by_owner_is_403(client, alice):
+    change = {"account_type": "admin_user"}
+    assert_problem(client.patch("/api/users/alice", json=change, headers=ALICE), 403)
+    assert client.get("/api/users/alice").json["account_type"] == "standard_user"
+
+
+def test_update_user_account_type_by_admin(client, alice):
+    change = {"account_type": "admin_user"}
+    response = client.patch("/api/users/alice", json=change, headers=JOHN)
+
+    assert response.status_code == 200
+    assert response.json["account_type"] == "admin_user"
+
+
+@pytest.mark.parametrize(("headers", "status"), [({}, 401), (JANE, 403)])
+def test_update_user_by_stranger_is_refused(client, alice, headers, status):
+    assert_problem(
+        client.patch("/api/users/alice", json={"last_name": "X"}, headers=headers), status
+    )
+    assert client.get("/api/users/alice").json["last_name"] == "Liddell"
+
+
+def test_update_user_unknown_by_admin_is_404(client):
+    assert_problem(client.patch("/api/users/nobody", json={"last_name": "X"}, headers=JOHN), 404)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"first_name": None},
+        {"password": "short"},
+        {"email": "nope"},
+        {"username": "renamed"},
+        {"role": "admin_user"},
+    ],
+)
+def test_update_user_invalid_body_is_422(client, alice, body):
+    assert_problem(client.patch("/api/users/alice", json=body, headers=ALICE), 422)
+
+
+# -- DELETE /api/users/<username> -----------------------------------------------------------
+
+
+def test_delete_user_by_owner_releases_email(client, alice):
+    response = client.delete("/api/users/alice", headers=ALICE)
+
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    assert_problem(client.get("/api/users/alice"), 404)
+    again = new_user(username="alice2", email="alice@example.com")
+    assert client.post("/api/users", json=again).status_code == 201
+
+
+def test_delete_user_by_admin(client, alice):
+    assert client.delete("/api/users/alice", headers=JOHN).status_code == 204
+    assert_problem(client.delete("/api/users/alice", headers=JOHN), 404)
+
+
+@pytest.mark.parametrize(("headers", "status"), [({}, 401), (JANE, 403)])
+def test_delete_user_by_stranger_is_refused(client, alice, headers, status):
+    assert_problem(client.delete("/api/users/alice", headers=headers), status)
+    assert client.get("/api/users/alice").status_code == 200
+
+
+# -- Races ----------------------------------------------------------------------------------
+
+
+def _register_concurrently(app, bodies):
+    barrier = threading.Barrier(len(bodies))
+
+    def register(body):
+        client = app.test_client()
+        barrier.wait()
+        return client.post("/api/users", json=body).status_code
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return sorted(pool.map(register, bodies))
+
+
+def _table_items(store, table):
+    return store.client.scan(TableName=store.table_name(table))["Items"]
+
+
+def test_register_same_username_concurrently_one_wins(app, client, store, atomic_dynamodb):
+    client.get("/api/users")
+    bodies = [new_user(email=f"alice{i}@example.com") for i in range(20)]
+
+    codes = _register_concurrently(app, bodies)
+
+    assert codes == [201] + [409] * 19
+    users = [i for i in _table_items(store, "users") if i["username"]["S"] == "alice"]
+    assert len(users) == 1
+    claims = [i for i in _table_items(store, "user_emails") if i["username"]["S"] == "alice"]
+    assert [c["email"]["S"] for c in claims] == [users[0]["email"]["S"]]
+
+
+def test_register_same_email_concurrently_one_wins(app, client, store, atomic_dynamodb):
+    client.get("/api/users")
+    bodies = [new_user(username=f"alice{i}", email="shared@example.com") for i in range(20)]
+
+    codes = _register_concurrently(app, bodies)
+
+    assert codes == [201] + [409] * 19
+    owners = [i for i in _table_items(store, "users") if i["email"]["S"] == "shared@example.com"]
+    assert len(owners) == 1
+    claims = [
+        i for i in _table_items(store, "user_emails") if i["email"]["S"] == "shared@example.com"
+    ]
+    assert [c["username"]["S"] for c in claims] == [owners[0]["username"]["S"]]
