@@ -67,6 +67,8 @@ def _init_request_hooks(app: APIFlask) -> None:
     @app.after_request
     def secure_headers(response: Response) -> Response:
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.status_code == 204:
+            response.headers.pop("Content-Type", None)
         if request.path.startswith("/api/") and not request.path.startswith("/api/docs"):
             # User data must not sit in a shared or browser cache.
             response.headers["Cache-Control"] = "no-store"

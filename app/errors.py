@@ -125,7 +125,7 @@ def problem(
 def _field_errors(detail: Mapping[str, Mapping[str, list[str]]]) -> list[dict[str, str]]:
     """Flatten APIFlask's {location: {field: [messages]}} into a list of field failures."""
     return [
-        {"location": location, "field": field, "detail": message}
+        {"location": location, "field": field, "detail": message.removeprefix("Value error, ")}
         for location, fields in detail.items()
         for field, messages in fields.items()
         for message in messages
@@ -137,7 +137,8 @@ def init_app(app: APIFlask) -> None:
 
     @app.errorhandler(AppError)
     def handle_app_error(error: AppError) -> Response:
-        if error.status >= 500:
+        # A 503 was logged where it arose (DynamoDB's answer); any other 5xx is a bug.
+        if error.status >= 500 and not isinstance(error, ServiceUnavailable):
             log.error("%s: %s", type(error).__name__, error.detail, exc_info=error.__cause__)
         return problem(error.status, error.detail, headers=error.headers, errors=error.errors)
 

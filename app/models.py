@@ -19,8 +19,9 @@ from pydantic import (
 )
 
 AccountType = Literal["admin_user", "standard_user"]
-USERNAME_PATTERN = r"^[a-z0-9._-]{3,32}$"
-_USERNAME_ANY_CASE = re.compile(r"[A-Za-z0-9._-]{3,32}")
+# Upper case is accepted and lower-cased: the stored username is always lower case.
+USERNAME_PATTERN = r"^[A-Za-z0-9._-]{3,32}$"
+_USERNAME_ANY_CASE = re.compile(USERNAME_PATTERN)
 
 
 def _no_surrogates(value: Any) -> Any:
@@ -85,9 +86,10 @@ Password = Annotated[
 
 
 def _drop_defaults(schema: dict[str, Any]) -> None:
-    # Optional PATCH fields default to "absent", not to null: keep `null` out of the document.
+    # An optional field defaults to "absent", not to null: keep `null` out of the document.
     for prop in schema.get("properties", {}).values():
-        prop.pop("default", None)
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
 
 
 # Validation errors never quote what was sent: it may be a password or a hash.
@@ -95,7 +97,7 @@ _SECRET_SAFE = ConfigDict(hide_input_in_errors=True)
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", **_SECRET_SAFE)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_defaults, **_SECRET_SAFE)
 
 
 class UserCreate(_Input):
@@ -112,8 +114,6 @@ class UserCreate(_Input):
 class UserUpdate(_Input):
     """PATCH body: any subset of the changeable fields (null is not a value)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_defaults, **_SECRET_SAFE)
-
     first_name: Name = None  # type: ignore[assignment]
     last_name: Name = None  # type: ignore[assignment]
     email: Email = None  # type: ignore[assignment]
@@ -129,7 +129,7 @@ class ListQuery(_Input):
     """Query string of `GET /api/users`."""
 
     limit: int = Field(50, ge=1, le=100, description="Users per page, 1 to 100")
-    cursor: str | None = Field(
+    cursor: str = Field(  # type: ignore[assignment]
         None, max_length=200, description="Opaque cursor from the previous page's Link header"
     )
 
@@ -137,8 +137,8 @@ class ListQuery(_Input):
 class CredentialsQuery(_Input):
     """The original tutorial's credential check in the query string (kept for compatibility)."""
 
-    username: str | None = Field(None, max_length=256)
-    password: str | None = Field(None, max_length=256, repr=False)
+    username: str = Field(None, max_length=256)  # type: ignore[assignment]
+    password: str = Field(None, max_length=256, repr=False)  # type: ignore[assignment]
 
 
 class UserPublic(BaseModel):

@@ -10,6 +10,13 @@ from apiflask import APIFlask
 
 from app.errors import PROBLEM_MIMETYPE
 
+DESCRIPTION = """\
+User accounts over Amazon DynamoDB: registration, credential checks and administration.
+
+Every error is an RFC 9457 problem (`application/problem+json`). Usernames and emails are
+case-insensitive. Passwords are hashed with bcrypt and never returned or logged.
+"""
+
 BASIC = "basicAuth"
 SECURITY_SCHEMES = {
     BASIC: {
@@ -75,6 +82,7 @@ def _headers(headers: Mapping[str, str]) -> dict[str, Any]:
 def init_app(app: APIFlask) -> None:
     """Configure the document and finish it once it is generated."""
     app.config["SECURITY_SCHEMES"] = SECURITY_SCHEMES
+    app.config["DESCRIPTION"] = DESCRIPTION
 
     @app.spec_processor
     def finish(spec: dict[str, Any]) -> dict[str, Any]:

@@ -322,7 +322,7 @@ class DynamoInterface:
         """One page of at most `limit` items and the key to continue from (None at the end)."""
         # Ask for one more than needed: DynamoDB servers differ on whether a page that ends
         # exactly at the last item carries a LastEvaluatedKey, and the extra item settles it.
-        args: dict[str, Any] = {"TableName": self.table_name(table), "Limit": limit + 1}
+        args: dict[str, Any] = {"TableName": self.table_name(table), "Limit": limit}
         if start_key:
             args["ExclusiveStartKey"] = self._dump(start_key)
         response = self._call(table, "scan", **args)
@@ -345,14 +345,18 @@ class DynamoInterface:
         for table in sorted(tables):
             self.ensure_table(table)
         try:
-            return self._translate(getattr(self.client, operation), **kwargs)
+            return self._translate(self._invoke, operation, kwargs)
         except _TableMissing:
             # Someone deleted a table under us: forget it, create it again, try once more.
             with self._lock:
                 self._ready.difference_update(tables)
             for table in sorted(tables):
                 self.ensure_table(table)
-            return self._translate(getattr(self.client, operation), **kwargs)
+            return self._translate(self._invoke, operation, kwargs)
+
+    def _invoke(self, operation: str, kwargs: dict[str, Any]) -> Any:
+        # Building the client can fail too (no region): keep it inside the translation.
+        return getattr(self.client, operation)(**kwargs)
 
     def _translate(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a boto3 call, turning its exceptions into the project's errors."""
@@ -382,7 +386,7 @@ class DynamoInterface:
             raise ServiceUnavailable("The database is being prepared; try again shortly.") from exc
         except BotoCoreError as exc:
             # Connection refused or timed out, no credentials or region: nothing to serve with.
-            log.warning("DynamoDB unreachable: %s", type(exc).__name__)
+            log.warning("DynamoDB unreachable: %s: %s", type(exc).__name__, exc)
             raise ServiceUnavailable() from exc
 
     def _dump(self, item: Mapping[str, Any]) -> dict[str, Any]:
