@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,22 @@ class Config:
     BCRYPT_ROUNDS = 12
     MAX_CONTENT_LENGTH = 16 * 1024
 
+    # Sessions: absolute lifetime, idle timeout, and how often last use is written back.
+    SESSION_TTL = 12 * 3600
+    SESSION_IDLE_TIMEOUT = 30 * 60
+    SESSION_REFRESH_INTERVAL = 60
+    # The original `GET /api/user?username=&password=`; production refuses it (400).
+    ALLOW_QUERY_CREDENTIALS = True
+
+    # Per client address, on the login and registration routes (Flask-Limiter).
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_LOGIN = "20 per minute"
+    RATELIMIT_REGISTER = "10 per minute"
+
+    # Browser front ends allowed to call the API (comma-separated; no wildcard).
+    CORS_ORIGINS = "http://localhost:4200"
+
 
 class DevelopmentConfig(Config):
     """`make run` on a laptop: embedded DynamoDB, demo users."""
@@ -49,6 +66,9 @@ class TestingConfig(Config):
     TESTING = True
     TABLE_PREFIX = "test_"
     BCRYPT_ROUNDS = 4
+    # Tests make many logins from one address; the limiter's own tests set tight limits.
+    RATELIMIT_LOGIN = "1000 per minute"
+    RATELIMIT_REGISTER = "1000 per minute"
 
 
 class ProductionConfig(Config):
@@ -57,6 +77,7 @@ class ProductionConfig(Config):
     APP_ENV = "production"
     AWS_REGION: str | None = None
     SEED_DEMO_USERS = False
+    ALLOW_QUERY_CREDENTIALS = False
 
 
 ENVIRONMENTS: dict[str, type[Config]] = {
@@ -65,6 +86,8 @@ ENVIRONMENTS: dict[str, type[Config]] = {
     "production": ProductionConfig,
 }
 
+# An empty value means "not set" here (what docker compose's ${VAR} gives for an unset VAR).
+_EMPTY_MEANS_UNSET = {"AWS_REGION", "AWS_ENDPOINT_URL_DYNAMODB"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -99,12 +122,14 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         raise ConfigError(f"APP_ENV={app_env!r} is not one of {', '.join(ENVIRONMENTS)}")
     settings = settings_of(ENVIRONMENTS[app_env])
     for name, default in settings.items():
+        if name in _EMPTY_MEANS_UNSET and not environ.get(name):
+            continue
         if name in environ and name != "APP_ENV":
             settings[name] = _parse(name, environ[name], default)
     # AWS_DEFAULT_REGION is the older spelling botocore also reads.
-    if "AWS_REGION" not in environ and environ.get("AWS_DEFAULT_REGION"):
+    if not environ.get("AWS_REGION") and environ.get("AWS_DEFAULT_REGION"):
         settings["AWS_REGION"] = environ["AWS_DEFAULT_REGION"]
-    if "AWS_ENDPOINT_URL_DYNAMODB" not in environ and environ.get("AWS_ENDPOINT_URL"):
+    if not environ.get("AWS_ENDPOINT_URL_DYNAMODB") and environ.get("AWS_ENDPOINT_URL"):
         settings["AWS_ENDPOINT_URL_DYNAMODB"] = environ["AWS_ENDPOINT_URL"]
     validate(settings)
     return settings
@@ -121,7 +146,12 @@ def validate(settings: Mapping[str, Any]) -> None:
         if settings[name] < 1:
             problems.append(f"{name} must be at least 1")
     for name in ("DYNAMODB_CONNECT_TIMEOUT", "DYNAMODB_READ_TIMEOUT"):
-        if settings[name] <= 0:
-            problems.append(f"{name} must be positive")
+        if not 0 < settings[name] < math.inf:  # also refuses NaN
+            problems.append(f"{name} must be a positive finite number of seconds")
+    for name in ("SESSION_TTL", "SESSION_IDLE_TIMEOUT", "SESSION_REFRESH_INTERVAL"):
+        if settings[name] < 1:
+            problems.append(f"{name} must be at least 1 second")
+    if "*" in settings["CORS_ORIGINS"]:
+        problems.append("CORS_ORIGINS must list origins; a wildcard is not allowed")
     if problems:
         raise ConfigError("; ".join(problems))

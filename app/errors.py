@@ -12,6 +12,8 @@ from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
+REALM = '"users-api"'
+BEARER_CHALLENGE = f"Bearer realm={REALM}"
 log = logging.getLogger(__name__)
 
 
@@ -46,9 +48,6 @@ class Unauthorized(AppError):
 
     status = 401
     detail = "Valid credentials are required."
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": 'Basic realm="users-api"'})
 
 
 class Forbidden(AppError):
@@ -86,6 +85,17 @@ class ValidationFailed(AppError):
     detail = "The request has invalid fields."
 
 
+class TooManyRequests(AppError):
+    """Too many attempts: wait `retry_after` seconds."""
+
+    status = 429
+    detail = "Too many attempts; try again later."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(AppError):
     """A dependency (DynamoDB) cannot serve now; the client should retry later."""
 
@@ -119,7 +129,21 @@ def problem(
     response.mimetype = PROBLEM_MIMETYPE
     for name, value in (headers or {}).items():
         response.headers[name] = value
+    if status == 401:
+        response.headers["WWW-Authenticate"] = _challenge()
     return response
+
+
+def _challenge() -> str:
+    """The schemes a 401 invites the client to use.
+
+    A bearer client (a browser front end) is offered Bearer only: a Basic challenge would
+    make the browser open its own password dialog.
+    """
+    auth = request.authorization
+    if (auth is not None and auth.type == "bearer") or request.path == "/api/sessions":
+        return BEARER_CHALLENGE
+    return f"Basic realm={REALM}, {BEARER_CHALLENGE}"
 
 
 def _field_errors(detail: Mapping[str, Mapping[str, list[str]]]) -> list[dict[str, str]]:

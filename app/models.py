@@ -118,11 +118,24 @@ class UserUpdate(_Input):
     last_name: Name = None  # type: ignore[assignment]
     email: Email = None  # type: ignore[assignment]
     password: Password = None  # type: ignore[assignment]
+    current_password: str = Field(  # type: ignore[assignment]
+        None,
+        max_length=256,
+        repr=False,
+        description="Required with `password`, unless an admin changes another user's",
+    )
     account_type: AccountType = None  # type: ignore[assignment]
 
     def changes(self) -> dict[str, Any]:
-        """The fields the client sent."""
-        return {name: getattr(self, name) for name in self.model_fields_set}
+        """The fields the client sent, but the current password (a proof, not a change)."""
+        return {name: getattr(self, name) for name in self.model_fields_set - {"current_password"}}
+
+
+class Credentials(_Input):
+    """Log-in body."""
+
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=256, repr=False)
 
 
 class ListQuery(_Input):
@@ -173,6 +186,9 @@ class UserItem(BaseModel):
     password_hash: str = Field(repr=False)
     created_at: str
     updated_at: str
+    # Sessions carry the key their user had when they began; a new key (on "log out
+    # everywhere", a password change, or a new account under an old name) ends them all.
+    session_key: str = Field("", repr=False)
 
     @property
     def is_admin(self) -> bool:
@@ -190,8 +206,52 @@ class UserItem(BaseModel):
 
 def now_iso() -> str:
     """The current time as stored: ISO 8601, UTC, milliseconds, `Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(datetime.now(UTC).timestamp())
 
 
 class UserView(RootModel[UserSelf | UserPublic]):
     """The owner's or an admin's view of a user, or the public view for anyone else."""
+
+
+class SessionItem(BaseModel):
+    """A session as stored: keyed by the SHA-256 of its token, never by the token."""
+
+    model_config = _SECRET_SAFE
+
+    token_hash: str = Field(repr=False)
+    id: str
+    username: str
+    user_key: str = Field(repr=False)
+    created_at: int
+    last_seen_at: int
+    expires_at: int  # the earlier of the absolute and the idle deadline; DynamoDB's TTL
+    absolute_expires_at: int
+
+
+class SessionPublic(BaseModel):
+    """A session as its owner sees it: no token, no token hash."""
+
+    model_config = ConfigDict(extra="forbid", **_SECRET_SAFE)
+
+    id: str = Field(description="Identifies the session; it is not a credential")
+    created_at: Timestamp
+    last_seen_at: Timestamp
+    expires_at: Timestamp
+    current: bool = Field(description="Whether this request was made with this session")
+
+
+class LoginResult(BaseModel):
+    """A new session: the token is shown once, here, and never stored."""
+
+    model_config = ConfigDict(extra="forbid", **_SECRET_SAFE)
+
+    token: str = Field(repr=False)
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the scheme name, not a secret
+    expires_at: Timestamp
+    user: UserSelf
+
+
+def iso(epoch: float) -> str:
+    """An epoch time as stored timestamps are written: ISO 8601, UTC, `Z`."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

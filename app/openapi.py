@@ -13,21 +13,31 @@ from app.errors import PROBLEM_MIMETYPE
 DESCRIPTION = """\
 User accounts over Amazon DynamoDB: registration, credential checks and administration.
 
-Every error is an RFC 9457 problem (`application/problem+json`). Usernames and emails are
-case-insensitive. Passwords are hashed with bcrypt and never returned or logged.
+Log in with `POST /api/sessions` and send the token as `Authorization: Bearer <token>`;
+HTTP Basic works on the same routes. Every error is an RFC 9457 problem
+(`application/problem+json`). Usernames and emails are case-insensitive. Passwords are
+hashed with bcrypt and never returned or logged; tokens are stored only as SHA-256 hashes.
 """
 
 BASIC = "basicAuth"
+BEARER = "bearerAuth"
 SECURITY_SCHEMES = {
     BASIC: {
         "type": "http",
         "scheme": "basic",
-        "description": "A user's username and password.",
-    }
+        "description": "A user's username and password (checked on every request).",
+    },
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A session token from `POST /api/sessions`.",
+    },
 }
-BASIC_REQUIRED: list[dict[str, list[str]]] = [{BASIC: []}]
-# `{}` in the list makes the credentials optional: anonymous callers get less.
-BASIC_OPTIONAL: list[dict[str, list[str]]] = [{BASIC: []}, {}]
+SIGNED_IN: list[dict[str, list[str]]] = [{BEARER: []}, {BASIC: []}]
+# `{}` in the list makes credentials optional: anonymous callers get less.
+SIGNED_IN_OPTIONAL: list[dict[str, list[str]]] = [*SIGNED_IN, {}]
+BEARER_ONLY: list[dict[str, list[str]]] = [{BEARER: []}]
+ANONYMOUS: list[dict[str, list[str]]] = []
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -98,8 +108,11 @@ def init_app(app: APIFlask) -> None:
 
 def _finish_operation(operation: dict[str, Any]) -> None:
     statuses = operation.setdefault("responses", {})
-    # Every route reads DynamoDB; every JSON body can be malformed, too big or not JSON.
+    # Every route reads DynamoDB; every JSON body can be malformed, too big or not JSON;
+    # credentials can be wrong, and a password check can meet the account lockout.
+    schemes = {name for option in operation.get("security", []) for name in option}
     extra = [503] + ([400, 413, 415, 422] if "requestBody" in operation else [])
+    extra += ([401] if schemes else []) + ([429] if BASIC in schemes else [])
     for code in extra:
         statuses.setdefault(str(code), {"description": HTTPStatus(code).phrase})
     for code, response in statuses.items():

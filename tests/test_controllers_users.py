@@ -146,21 +146,27 @@ def test_check_credentials_spends_one_bcrypt_check_for_unknown_user(client, monk
     assert calls == [1, 1, 1]
 
 
+BASIC_AND_BEARER = 'Basic realm="users-api", Bearer realm="users-api"'
+BEARER = 'Bearer realm="users-api"'
+
+
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "challenge"),
     [
-        {},
-        {"Authorization": "Bearer sometoken"},
-        {"Authorization": "Basic !!!notbase64"},
-        basic("johndoe", "wrong-password"),
-        basic("", ""),
+        ({}, BASIC_AND_BEARER),
+        ({"Authorization": "Bearer sometoken"}, BEARER),
+        ({"Authorization": "Basic !!!notbase64"}, BASIC_AND_BEARER),
+        (basic("johndoe", "wrong-password"), BASIC_AND_BEARER),
+        (basic("", ""), BASIC_AND_BEARER),
+        ({"Authorization": "Digest username=johndoe"}, BASIC_AND_BEARER),
     ],
 )
-def test_check_credentials_without_valid_credentials_is_401(client, headers):
+def test_check_credentials_without_valid_credentials_is_401(client, headers, challenge):
     response = client.get("/api/user", headers=headers)
 
     assert_problem(response, 401)
-    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    # A bearer client (a browser) is not offered Basic: it would open a password dialog.
+    assert response.headers["WWW-Authenticate"] == challenge
 
 
 # -- POST /api/users ------------------------------------------------------------------------
@@ -334,7 +340,7 @@ def test_update_user_changes_names_and_keeps_the_rest(client, alice):
 
 
 def test_update_user_password_replaces_old_one(client, alice):
-    change = {"password": "a brand new secret"}
+    change = {"password": "a brand new secret", "current_password": "correct horse battery"}
     assert client.patch("/api/users/alice", json=change, headers=ALICE).status_code == 200
 
     assert client.get("/api/user", headers=ALICE).status_code == 401

@@ -11,6 +11,8 @@ from app.helpers.dynamo import TransactionCanceled
 from app.models import UserCreate, UserUpdate
 from tests.conftest import new_user
 
+NOW = 1_800_000_000.0
+
 
 @pytest.fixture
 def passwords(app):
@@ -46,6 +48,7 @@ def test_seed_never_overwrites_an_existing_user(store, passwords):
         actor=users.get_user(store, username="johndoe"),
         username="johndoe",
         changes=UserUpdate(first_name="Johnny"),
+        now=NOW,
     )
 
     users.seed_demo_users(store, passwords=passwords)
@@ -66,10 +69,10 @@ def test_seed_off_leaves_the_table_empty(aws, settings):
 def test_demo_users_log_in_with_the_tutorial_passwords(store, passwords):
     users.list_users(store, limit=1)
     john = users.verify_credentials(
-        store, passwords=passwords, username="johndoe", password="JohnPass123"
+        store, passwords=passwords, username="johndoe", password="JohnPass123", now=NOW
     )
     jane = users.verify_credentials(
-        store, passwords=passwords, username="janedoe", password="JanePass123"
+        store, passwords=passwords, username="janedoe", password="JanePass123", now=NOW
     )
 
     assert (john.first_name, john.last_name, john.account_type) == ("John", "Doe", "admin_user")
@@ -137,6 +140,7 @@ def test_update_email_moves_claim_in_one_transaction(store, passwords):
         actor=alice,
         username="alice",
         changes=UserUpdate(email="new@example.com"),
+        now=NOW,
     )
 
     assert store.get(users.EMAILS, {"email": "alice@example.com"}) is None
@@ -156,6 +160,7 @@ def test_update_email_loses_race_when_email_changed_meanwhile(store, passwords, 
             actor=alice,
             username="alice",
             changes=UserUpdate(email="new@example.com"),
+            now=NOW,
         )
 
     assert store.get(users.EMAILS, {"email": "new@example.com"}) is None
@@ -177,9 +182,13 @@ def test_verify_credentials_same_error_for_unknown_and_wrong(store, passwords):
     create(store, passwords)
 
     with pytest.raises(Unauthorized) as wrong:
-        users.verify_credentials(store, passwords=passwords, username="alice", password="nope1234")
+        users.verify_credentials(
+            store, passwords=passwords, username="alice", password="nope1234", now=NOW
+        )
     with pytest.raises(Unauthorized) as unknown:
-        users.verify_credentials(store, passwords=passwords, username="zed", password="nope1234")
+        users.verify_credentials(
+            store, passwords=passwords, username="zed", password="nope1234", now=NOW
+        )
 
     assert str(wrong.value) == str(unknown.value)
 

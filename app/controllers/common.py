@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from app.errors import Unauthorized, UnsupportedMediaType
-from app.helpers import users
+from app.helpers import auth, users
 from app.helpers.dynamo import DynamoInterface
 from app.helpers.passwords import PasswordHasher
-from app.models import UserItem
+from app.helpers.sessions import SessionPolicy
+from app.models import SessionItem, UserItem
 
 
 def store() -> DynamoInterface:
@@ -21,22 +22,63 @@ def passwords() -> PasswordHasher:
     return current_app.extensions["passwords"]
 
 
+def session_policy() -> SessionPolicy:
+    """Session lifetimes from the settings."""
+    return current_app.extensions["session_policy"]
+
+
+def now() -> float:
+    """The app's clock (seconds since the epoch); tests replace it."""
+    return current_app.extensions["clock"]()
+
+
 def current_user(*, required: bool) -> UserItem | None:
-    """The user whose HTTP Basic credentials came with the request.
+    """The user the request authenticates as: a bearer token, or HTTP Basic credentials.
 
     None when there are none and they are optional; wrong credentials are always a 401,
     never silently ignored.
     """
-    auth = request.authorization
-    if auth is None:
+    credentials = request.authorization
+    if credentials is None:
         if required:
             raise Unauthorized()
         return None
-    if auth.type != "basic" or auth.username is None or auth.password is None:
+    if credentials.type == "bearer" and credentials.token:
+        user, g.session = auth.authenticate_token(
+            store(), token=credentials.token, policy=session_policy(), now=now()
+        )
+    elif credentials.type == "basic" and credentials.username and credentials.password:
+        user = users.verify_credentials(
+            store(),
+            passwords=passwords(),
+            username=credentials.username,
+            password=credentials.password,
+            now=now(),
+        )
+    else:
         raise Unauthorized()
-    return users.verify_credentials(
-        store(), passwords=passwords(), username=auth.username, password=auth.password
-    )
+    g.username = user.username
+    return user
+
+
+def current_session() -> SessionItem | None:
+    """The session of the request's bearer token, once `current_user` has run."""
+    return g.get("session")
+
+
+def require_session() -> SessionItem:
+    """The bearer session of the request; a 401 without one (HTTP Basic has no session)."""
+    current_user(required=True)
+    session = current_session()
+    if session is None:
+        raise Unauthorized()
+    return session
+
+
+def has_bearer_token() -> bool:
+    """Whether the request carries a bearer token (a signed-in client, not a login)."""
+    credentials = request.authorization
+    return credentials is not None and credentials.type == "bearer"
 
 
 def require_json_body() -> None:

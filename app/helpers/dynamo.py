@@ -119,6 +119,8 @@ class DynamoInterface:
         self._specs: dict[str, TableSpec] = {}
         self._on_create: dict[str, list[Callable[[], None]]] = {}
         self._ready: set[str] = set()
+        # Created by this process, TTL and on_create still to do (a waiter may time out).
+        self._unfinished: set[str] = set()
         self._lock = threading.RLock()
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
@@ -179,11 +181,12 @@ class DynamoInterface:
         name = self.table_name(spec.name)
         try:
             self.client.describe_table(TableName=name)
-            created = False
         except ClientError as exc:
             if _code(exc) != "ResourceNotFoundException":
                 raise
-            created = self._create(spec)
+            if self._create(spec):
+                self._unfinished.add(spec.name)
+        created = spec.name in self._unfinished
         delay = 1
         self.client.get_waiter("table_exists").wait(
             TableName=name,
@@ -194,6 +197,7 @@ class DynamoInterface:
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
             )
+        self._unfinished.discard(spec.name)
         return created
 
     def _create(self, spec: TableSpec) -> bool:
@@ -316,13 +320,67 @@ class DynamoInterface:
             items.append({write.kind: body})
         self._call({w.table for w in writes}, "transact_write_items", TransactItems=items)
 
+    def batch_get(self, keys: Mapping[str, Item]) -> dict[str, Item | None]:
+        """One item per table in a single round trip: {table: key} → {table: item or None}."""
+        request = {
+            self.table_name(table): {"Keys": [self._dump(key)], "ConsistentRead": True}
+            for table, key in keys.items()
+        }
+        found: dict[str, Item | None] = dict.fromkeys(keys)
+        by_name = {self.table_name(table): table for table in keys}
+        # DynamoDB may leave keys unprocessed under load; ask again for those, a few times.
+        for _attempt in range(5):
+            response = self._call(set(keys), "batch_get_item", RequestItems=request)
+            for name, items in response.get("Responses", {}).items():
+                for raw in items:
+                    found[by_name[name]] = self._load(raw)
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+        raise ServiceUnavailable()
+
+    def query_index(self, table: str, index: str, *, value: Any, limit: int = 100) -> list[Item]:
+        """Every item whose index key equals `value`, at most `limit`, following pages."""
+        hash_key = self._specs[table].indexes[index]
+        args: dict[str, Any] = {
+            "TableName": self.table_name(table),
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": {"#k": hash_key},
+            "ExpressionAttributeValues": self._dump({":v": value}),
+        }
+        items: list[Item] = []
+        while len(items) < limit:
+            response = self._call(table, "query", **args)
+            items += [self._load(raw) for raw in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return items[:limit]
+
+    def delete_many(self, table: str, keys: Iterable[Item]) -> None:
+        """Delete items by key, 25 per BatchWriteItem call (DynamoDB's limit)."""
+        keys = list(keys)
+        name = self.table_name(table)
+        for start in range(0, len(keys), 25):
+            request = {
+                name: [{"DeleteRequest": {"Key": self._dump(k)}} for k in keys[start : start + 25]]
+            }
+            for _attempt in range(5):
+                response = self._call(table, "batch_write_item", RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+            else:
+                raise ServiceUnavailable()
+
     def scan_page(
         self, table: str, *, limit: int, start_key: Item | None = None
     ) -> tuple[list[Item], Item | None]:
         """One page of at most `limit` items and the key to continue from (None at the end)."""
         # Ask for one more than needed: DynamoDB servers differ on whether a page that ends
         # exactly at the last item carries a LastEvaluatedKey, and the extra item settles it.
-        args: dict[str, Any] = {"TableName": self.table_name(table), "Limit": limit}
+        args: dict[str, Any] = {"TableName": self.table_name(table), "Limit": limit + 1}
         if start_key:
             args["ExclusiveStartKey"] = self._dump(start_key)
         response = self._call(table, "scan", **args)

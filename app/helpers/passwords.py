@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import threading
@@ -58,3 +59,21 @@ class PasswordHasher:
                 if self._dummy_hash is None:
                     self._dummy_hash = self.hash("dummy password for timing equality")
         return self._dummy_hash
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most used passwords (zxcvbn's list, from leaked password corpora)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def policy_problem(password: str, *, username: str, email: str) -> str | None:
+    """Why `password` may not be used (NIST SP 800-63B), or None. No composition rules."""
+    lowered = password.lower()
+    if lowered in common_passwords():
+        return "is one of the most commonly used passwords; choose another"
+    if lowered in (username.lower(), email.lower()):
+        return "must not be the same as the username or the email address"
+    return None

@@ -7,7 +7,15 @@ import binascii
 import logging
 from typing import Any
 
-from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from app.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
+from app.helpers import lockout, sessions
 from app.helpers.dynamo import (
     ConditionFailed,
     DynamoInterface,
@@ -15,8 +23,10 @@ from app.helpers.dynamo import (
     TransactionCanceled,
     Write,
 )
-from app.helpers.passwords import PasswordHasher
+from app.helpers.passwords import PasswordHasher, policy_problem
 from app.models import (
+    SessionItem,
+    SessionPublic,
     UserCreate,
     UserItem,
     UserPublic,
@@ -65,6 +75,7 @@ def create_user(
     """Register a user; only an admin may create another admin."""
     if data.account_type == "admin_user" and not (actor and actor.is_admin):
         raise Forbidden("Only an admin can create an admin account.")
+    _check_policy(data.password, username=data.username, email=data.email)
     return _insert(store, passwords=passwords, data=data)
 
 
@@ -85,6 +96,7 @@ def _insert(store: DynamoInterface, *, passwords: PasswordHasher, data: UserCrea
         password_hash=passwords.hash(data.password),
         created_at=stamp,
         updated_at=stamp,
+        session_key=sessions.new_key(),
     )
     try:
         store.transact_write(
@@ -113,6 +125,13 @@ def get_user(store: DynamoInterface, *, username: str) -> UserItem:
     return UserItem.model_validate(item)
 
 
+def view_of(user: UserItem, *, actor: UserItem | None) -> UserSelf | UserPublic:
+    """What `actor` may see of `user`: everything but the hash for themself or an admin."""
+    if actor is not None and (actor.is_admin or actor.username == user.username):
+        return user.self_view()
+    return user.public()
+
+
 def list_users(
     store: DynamoInterface, *, limit: int, cursor: str | None = None
 ) -> tuple[list[UserItem], str | None]:
@@ -130,8 +149,14 @@ def update_user(
     actor: UserItem,
     username: str,
     changes: UserUpdate,
+    now: float,
+    current_session: SessionItem | None = None,
 ) -> UserItem:
-    """Change a user's fields; the user themself or an admin, account type by an admin only."""
+    """Change a user's fields; the user themself or an admin, account type by an admin only.
+
+    A new password needs the current one (unless an admin changes another user's) and ends
+    every other session of the user.
+    """
     target = _authorize(actor, username)
     fields: dict[str, Any] = changes.changes()
     if "account_type" in fields and not actor.is_admin:
@@ -139,14 +164,34 @@ def update_user(
     current = get_user(store, username=target)
     if not fields:
         return current
+    writes: list[Write] = []
     if "password" in fields:
-        fields["password_hash"] = passwords.hash(fields.pop("password"))
+        password = fields.pop("password")
+        if actor.username == target or not actor.is_admin:
+            _prove_password(store, passwords, target, changes.current_password, now)
+        _check_policy(password, username=target, email=fields.get("email", current.email))
+        fields["password_hash"] = passwords.hash(password)
+        fields["session_key"] = sessions.new_key()
+        keep = current_session if current_session and current_session.username == target else None
+        if keep is not None:
+            writes.append(_adopt_key(keep, fields["session_key"]))
     fields["updated_at"] = now_iso()
     names = {f"#{name}": name for name in fields}
     values = {f":{name}": value for name, value in fields.items()}
     update = "SET " + ", ".join(f"#{name} = :{name}" for name in fields)
-    if fields.get("email", current.email) == current.email:
-        # Only the user item changes: one conditional update, the email claim untouched.
+    email_moves = fields.get("email", current.email) != current.email
+    if email_moves:
+        writes += [
+            Write(
+                "Put",
+                EMAILS,
+                {"email": fields["email"], "username": target},
+                condition="attribute_not_exists(email)",
+            ),
+            Write("Delete", EMAILS, {"email": current.email}),
+        ]
+    if not writes:
+        # Only the user item changes: one conditional update, nothing else to keep in step.
         try:
             item = store.update(
                 USERS,
@@ -159,36 +204,28 @@ def update_user(
         except ConditionFailed as exc:
             raise NotFound(f"There is no user {username!r}.") from exc
         return UserItem.model_validate(item)
-    # A new email moves the uniqueness claim: the three writes happen together or not at all,
-    # and only if the email read above is still the user's.
+    # The user item, the email claims and the caller's session change together or not at
+    # all, and only if the user is still as read above.
+    user_write = Write(
+        "Update",
+        USERS,
+        {"username": target},
+        update=update,
+        condition="email = :email_was AND session_key = :key_was",
+        names=names,
+        values={**values, ":email_was": current.email, ":key_was": current.session_key},
+    )
     try:
-        store.transact_write(
-            [
-                Write(
-                    "Update",
-                    USERS,
-                    {"username": target},
-                    update=update,
-                    condition="email = :email_was",
-                    names=names,
-                    values={**values, ":email_was": current.email},
-                ),
-                Write(
-                    "Put",
-                    EMAILS,
-                    {"email": fields["email"], "username": target},
-                    condition="attribute_not_exists(email)",
-                ),
-                Write("Delete", EMAILS, {"email": current.email}),
-            ]
-        )
+        store.transact_write([user_write, *writes])
     except TransactionCanceled as exc:
-        raise _conflict(exc, {1: _EMAIL_TAKEN}) from exc
+        raise _conflict(exc, {1: _EMAIL_TAKEN} if email_moves else {}) from exc
+    if "session_key" in fields:
+        sessions.purge(store, username=target, keep=keep.token_hash if keep else None)
     return current.model_copy(update=fields)
 
 
 def delete_user(store: DynamoInterface, *, actor: UserItem, username: str) -> None:
-    """Delete a user and release their email; the user themself or an admin."""
+    """Delete a user, release their email and end their sessions; themself or an admin."""
     target = _authorize(actor, username)
     current = get_user(store, username=target)
     try:
@@ -212,30 +249,141 @@ def delete_user(store: DynamoInterface, *, actor: UserItem, username: str) -> No
         )
     except TransactionCanceled as exc:
         raise Conflict(_RACE) from exc
+    # Sessions already fail (their user is gone); this only tidies the table.
+    sessions.purge(store, username=target)
 
 
 def verify_credentials(
-    store: DynamoInterface, *, passwords: PasswordHasher, username: str, password: str
+    store: DynamoInterface,
+    *,
+    passwords: PasswordHasher,
+    username: str,
+    password: str,
+    now: float,
 ) -> UserItem:
-    """The user whose credentials these are, or `Unauthorized` (same error, same time, always)."""
+    """The user whose credentials these are, or `Unauthorized` (same error, same time).
+
+    Consecutive failures lock the account for a doubling time (`TooManyRequests`), whether
+    or not the account exists, so the lockout tells nothing about which usernames exist.
+    """
     key = canonical_username(username)
-    item = store.get(USERS, {"username": key}) if key else None
-    if item is None:
+    if key is None:  # cannot exist: nothing to read, but the same bcrypt time
         passwords.check_nothing(password)
         raise Unauthorized()
-    user = UserItem.model_validate(item)
-    if not passwords.check(password, user.password_hash):
+    found = store.batch_get({USERS: {"username": key}, lockout.FAILURES: {"username": key}})
+    failures = lockout.check(found[lockout.FAILURES], now=now)
+    user = UserItem.model_validate(found[USERS]) if found[USERS] else None
+    if user is None:
+        passwords.check_nothing(password)
+    if user is None or not passwords.check(password, user.password_hash):
+        lockout.record_failure(store, username=key, now=now)
         raise Unauthorized()
+    if failures:
+        lockout.reset(store, username=key)
+    if passwords.needs_rehash(user.password_hash):
+        user = _rehash(store, passwords, user, password)
     return user
 
 
-def _authorize(actor: UserItem, username: str) -> str:
-    """The canonical target username, if `actor` may change it."""
+def _rehash(
+    store: DynamoInterface, passwords: PasswordHasher, user: UserItem, password: str
+) -> UserItem:
+    """Store a hash at the configured cost, unless the password changed meanwhile."""
+    new_hash = passwords.hash(password)
+    try:
+        store.update(
+            USERS,
+            {"username": user.username},
+            update="SET password_hash = :new",
+            condition="password_hash = :old",
+            values={":new": new_hash, ":old": user.password_hash},
+        )
+    except ConditionFailed:
+        return user
+    return user.model_copy(update={"password_hash": new_hash})
+
+
+def list_sessions(
+    store: DynamoInterface,
+    *,
+    actor: UserItem,
+    username: str,
+    now: float,
+    current_session: SessionItem | None = None,
+) -> list[SessionPublic]:
+    """A user's live sessions (no tokens); the user themself or an admin."""
+    target = _authorize(actor, username, verb="see the sessions of")
+    user = actor if actor.username == target else get_user(store, username=target)
+    return [
+        sessions.view(session, current=current_session)
+        for session in sessions.of_user(store, username=target)
+        if session.user_key == user.session_key and session.expires_at > now
+    ]
+
+
+def revoke_sessions(store: DynamoInterface, *, actor: UserItem, username: str) -> None:
+    """End every session of a user at once ("log out everywhere"); themself or an admin."""
+    target = _authorize(actor, username, verb="end the sessions of")
+    try:
+        store.update(
+            USERS,
+            {"username": target},
+            update="SET session_key = :key",
+            condition="attribute_exists(username)",
+            values={":key": sessions.new_key()},
+        )
+    except ConditionFailed as exc:
+        raise NotFound(f"There is no user {username!r}.") from exc
+    sessions.purge(store, username=target)
+
+
+def _prove_password(
+    store: DynamoInterface,
+    passwords: PasswordHasher,
+    username: str,
+    password: str | None,
+    now: float,
+) -> None:
+    """Check the current password before a change, under the same lockout as a login."""
+    if not password:
+        raise _password_error("current_password", "is required to set a new password")
+    try:
+        verify_credentials(
+            store, passwords=passwords, username=username, password=password, now=now
+        )
+    except Unauthorized as exc:
+        raise _password_error("current_password", "is not the current password") from exc
+
+
+def _check_policy(password: str, *, username: str, email: str) -> None:
+    problem = policy_problem(password, username=username, email=email)
+    if problem:
+        raise _password_error("password", problem)
+
+
+def _password_error(field: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(errors=[{"location": "json", "field": field, "detail": detail}])
+
+
+def _adopt_key(session: SessionItem, key: str) -> Write:
+    """Move the caller's own session to the user's new session key."""
+    return Write(
+        "Update",
+        sessions.SESSIONS,
+        {"token_hash": session.token_hash},
+        update="SET user_key = :key",
+        condition="attribute_exists(token_hash)",
+        values={":key": key},
+    )
+
+
+def _authorize(actor: UserItem, username: str, *, verb: str = "change") -> str:
+    """The canonical target username, if `actor` may act on it."""
     target = canonical_username(username)
     if target is None or (target != actor.username and not actor.is_admin):
         if actor.is_admin:
             raise NotFound(f"There is no user {username!r}.")
-        raise Forbidden("You can only change your own account.")
+        raise Forbidden(f"You can only {verb} your own account.")
     return target
 
 
@@ -262,10 +410,3 @@ def decode_cursor(cursor: str) -> str:
     if canonical_username(username) != username:
         raise BadRequest("The cursor is not valid; start again from the first page.")
     return username
-
-
-def view_of(user: UserItem, *, actor: UserItem | None) -> UserSelf | UserPublic:
-    """What `actor` may see of `user`: everything but the hash for themself or an admin."""
-    if actor is not None and (actor.is_admin or actor.username == user.username):
-        return user.self_view()
-    return user.public()

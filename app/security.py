@@ -1,0 +1,80 @@
+"""Protections around the routes: JSON bodies, security headers, CORS, rate limits."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from apiflask import APIFlask
+from flask import Response, request
+from flask_cors import CORS
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+
+from app.controllers.common import has_bearer_token, require_json_body
+from app.errors import problem
+
+# Login and registration routes, and the setting that limits each per client address.
+# The login routes share one budget, so an attacker cannot spread guesses across them.
+RATE_LIMITED = {
+    "sessions.login": ("RATELIMIT_LOGIN", "login"),
+    "users.check_credentials": ("RATELIMIT_LOGIN", "login"),
+    "users.register": ("RATELIMIT_REGISTER", "register"),
+}
+EXPOSED_HEADERS = ["Location", "Link", "Retry-After", "WWW-Authenticate"]
+
+
+def init_app(app: APIFlask) -> None:
+    """Install the request hooks, CORS and the rate limits (after the routes exist)."""
+    _init_hooks(app)
+    origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
+    CORS(
+        app,
+        resources={r"/api/*": {"origins": origins}},
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )
+    _init_rate_limits(app)
+
+
+def _init_hooks(app: APIFlask) -> None:
+    @app.before_request
+    def check_body() -> None:
+        if request.method in ("POST", "PUT", "PATCH"):
+            require_json_body()
+
+    @app.after_request
+    def secure_headers(response: Response) -> Response:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.status_code == 204:
+            response.headers.pop("Content-Type", None)
+        if request.path.startswith("/api/") and not request.path.startswith("/api/docs"):
+            # User data and tokens must not sit in a shared or browser cache.
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _init_rate_limits(app: APIFlask) -> None:
+    # One Limiter per app, so each app (and each test) counts on its own storage.
+    limiter = Limiter(get_remote_address, app=app)
+    app.extensions["limiter"] = limiter
+    for endpoint, (setting, scope) in RATE_LIMITED.items():
+        limit = limiter.shared_limit(
+            app.config[setting],
+            scope=scope,
+            # A signed-in client asking "who am I" is not guessing passwords.
+            exempt_when=has_bearer_token,
+        )
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(error: RateLimitExceeded) -> Response:
+        current = limiter.current_limit
+        reset_at = current.reset_at if current else time.time() + 1
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        return problem(
+            429,
+            f"Too many requests from this address ({error.description}); try again later.",
+            headers={"Retry-After": str(retry_after)},
+        )

@@ -1,0 +1,166 @@
+"""Settings: the class picked by APP_ENV, typed overrides from the environment, validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import (
+    ENVIRONMENTS,
+    ConfigError,
+    config_from_env,
+    settings_of,
+    validate,
+)
+
+
+@pytest.mark.parametrize(
+    ("environ", "app_env", "rounds", "seed", "region", "prefix"),
+    [
+        ({}, "development", 12, True, "us-east-1", ""),
+        ({"APP_ENV": "development"}, "development", 12, True, "us-east-1", ""),
+        ({"APP_ENV": "testing"}, "testing", 4, True, "us-east-1", "test_"),
+        ({"APP_ENV": "production"}, "production", 12, False, None, ""),
+    ],
+)
+def test_config_from_env_picks_class_by_app_env(environ, app_env, rounds, seed, region, prefix):
+    settings = config_from_env(environ)
+
+    assert settings["APP_ENV"] == app_env
+    assert settings["BCRYPT_ROUNDS"] == rounds
+    assert settings["SEED_DEMO_USERS"] is seed
+    assert settings["AWS_REGION"] == region
+    assert settings["TABLE_PREFIX"] == prefix
+
+
+def test_config_from_env_sets_testing_flag_only_in_testing():
+    assert config_from_env({"APP_ENV": "testing"})["TESTING"] is True
+    assert "TESTING" not in config_from_env({"APP_ENV": "production"})
+
+
+@pytest.mark.parametrize(
+    ("app_env", "name", "raw", "expected"),
+    [
+        ("development", "SEED_DEMO_USERS", "false", False),
+        ("development", "SEED_DEMO_USERS", "0", False),
+        ("development", "SEED_DEMO_USERS", "no", False),
+        ("development", "SEED_DEMO_USERS", "off", False),
+        ("development", "SEED_DEMO_USERS", " OFF ", False),
+        ("production", "SEED_DEMO_USERS", "true", True),
+        ("production", "SEED_DEMO_USERS", "1", True),
+        ("production", "SEED_DEMO_USERS", "yes", True),
+        ("production", "SEED_DEMO_USERS", "On", True),
+        ("development", "BCRYPT_ROUNDS", "10", 10),
+        ("development", "PORT", "8080", 8080),
+        ("development", "DYNAMODB_MAX_ATTEMPTS", " 5 ", 5),
+        ("development", "DYNAMODB_READ_CAPACITY", "25", 25),
+        ("development", "DYNAMODB_READ_TIMEOUT", "2.5", 2.5),
+        ("development", "DYNAMODB_CONNECT_TIMEOUT", "3", 3.0),
+        ("development", "TABLE_PREFIX", "prod_", "prod_"),
+        ("testing", "TABLE_PREFIX", "", ""),
+        ("development", "LOG_LEVEL", "DEBUG", "DEBUG"),
+        ("development", "DYNAMODB_BILLING", "PROVISIONED", "PROVISIONED"),
+        ("production", "AWS_REGION", "eu-west-1", "eu-west-1"),
+        (
+            "development",
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "http://localhost:8000",
+            "http://localhost:8000",
+        ),
+        ("development", "AWS_ENDPOINT_URL_DYNAMODB", "", None),
+    ],
+)
+def test_config_from_env_parses_override_to_setting_type(app_env, name, raw, expected):
+    settings = config_from_env({"APP_ENV": app_env, name: raw})
+
+    assert settings[name] == expected
+    assert type(settings[name]) is type(expected)
+
+
+def test_config_from_env_keeps_app_env_of_chosen_class():
+    settings = config_from_env({"APP_ENV": "production", "BCRYPT_ROUNDS": "13"})
+
+    assert settings["APP_ENV"] == "production"
+    assert settings["SEED_DEMO_USERS"] is False
+    assert settings["BCRYPT_ROUNDS"] == 13
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("APP_ENV", "staging"),
+        ("APP_ENV", ""),
+        ("BCRYPT_ROUNDS", "abc"),
+        ("BCRYPT_ROUNDS", "12.5"),
+        ("BCRYPT_ROUNDS", ""),
+        ("BCRYPT_ROUNDS", "3"),
+        ("BCRYPT_ROUNDS", "32"),
+        ("SEED_DEMO_USERS", "maybe"),
+        ("SEED_DEMO_USERS", ""),
+        ("SEED_DEMO_USERS", "2"),
+        ("DYNAMODB_BILLING", "FREE"),
+        ("DYNAMODB_BILLING", "pay_per_request"),
+        ("PORT", "http"),
+        ("DYNAMODB_READ_CAPACITY", "0"),
+        ("DYNAMODB_WRITE_CAPACITY", "-5"),
+        ("DYNAMODB_MAX_ATTEMPTS", "0"),
+        ("DYNAMODB_READ_TIMEOUT", "soon"),
+        ("DYNAMODB_READ_TIMEOUT", "0"),
+        ("DYNAMODB_CONNECT_TIMEOUT", "-1"),
+        ("DYNAMODB_READ_TIMEOUT", "nan"),
+        ("DYNAMODB_CONNECT_TIMEOUT", "inf"),
+    ],
+)
+def test_config_from_env_rejects_invalid_value_naming_variable(name, raw):
+    with pytest.raises(ConfigError, match=name):
+        config_from_env({name: raw})
+
+
+def test_config_from_env_names_every_invalid_setting():
+    with pytest.raises(ConfigError) as error:
+        config_from_env({"DYNAMODB_BILLING": "FREE", "BCRYPT_ROUNDS": "2"})
+
+    assert "DYNAMODB_BILLING" in str(error.value)
+    assert "BCRYPT_ROUNDS" in str(error.value)
+
+
+@pytest.mark.parametrize("app_env", sorted(ENVIRONMENTS))
+def test_validate_accepts_defaults_of_every_environment(app_env):
+    validate(settings_of(ENVIRONMENTS[app_env]))
+
+
+@pytest.mark.parametrize(
+    ("environ", "region"),
+    [
+        ({"AWS_DEFAULT_REGION": "eu-west-1"}, "eu-west-1"),
+        ({"APP_ENV": "production", "AWS_DEFAULT_REGION": "eu-west-1"}, "eu-west-1"),
+        ({"AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-west-1"}, "eu-central-1"),
+        ({"AWS_DEFAULT_REGION": ""}, "us-east-1"),
+    ],
+)
+def test_config_from_env_falls_back_to_aws_default_region(environ, region):
+    assert config_from_env(environ)["AWS_REGION"] == region
+
+
+def test_config_from_env_treats_empty_aws_region_as_unset():
+    settings = config_from_env({"AWS_REGION": "", "AWS_DEFAULT_REGION": "eu-west-1"})
+
+    assert settings["AWS_REGION"] == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("environ", "endpoint"),
+    [
+        ({"AWS_ENDPOINT_URL": "http://localhost:4566"}, "http://localhost:4566"),
+        (
+            {
+                "AWS_ENDPOINT_URL": "http://localhost:4566",
+                "AWS_ENDPOINT_URL_DYNAMODB": "http://localhost:8000",
+            },
+            "http://localhost:8000",
+        ),
+        ({"AWS_ENDPOINT_URL": ""}, None),
+        ({}, None),
+    ],
+)
+def test_config_from_env_falls_back_to_aws_endpoint_url(environ, endpoint):
+    assert config_from_env(environ)["AWS_ENDPOINT_URL_DYNAMODB"] == endpoint

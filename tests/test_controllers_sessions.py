@@ -1,0 +1,482 @@
+"""Sessions through the test client: log in, use the token, expire, revoke, log out."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from app import create_app
+from tests.conftest import JANE, JOHN, basic, new_user
+
+TTL = 12 * 3600
+IDLE = 30 * 60
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(app):
+    fake = Clock()
+    app.extensions["clock"] = fake
+    return fake
+
+
+def login(client, username="johndoe", password="JohnPass123"):
+    response = client.post("/api/sessions", json={"username": username, "password": password})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_401(response):
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="users-api"'
+    return response.get_data()
+
+
+def session_items(store):
+    return store.client.scan(TableName=store.table_name("sessions"))["Items"]
+
+
+# -- POST /api/sessions ---------------------------------------------------------------------
+
+
+def test_login_returns_token_expiry_and_self_view(client, clock):
+    response = client.post("/api/sessions", json={"username": "JohnDoe", "password": "JohnPass123"})
+
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/api/sessions/current"
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.json
+    assert body["token_type"] == "Bearer"
+    assert len(body["token"]) == 43  # 32 random bytes, URL-safe base64
+    assert set(body["token"]) <= set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    )
+    assert body["user"]["username"] == "johndoe"
+    assert body["user"]["email"] == "johndoe@example.com"
+    assert body["expires_at"] == "2027-01-15T08:30:00.000Z"  # clock + 30 min idle timeout
+
+
+def test_login_gives_a_new_token_every_time(client):
+    tokens = {login(client)["token"] for _ in range(3)}
+
+    assert len(tokens) == 3
+
+
+def test_login_stores_only_the_token_hash(client, store):
+    token = login(client)["token"]
+
+    items = session_items(store)
+    assert len(items) == 1
+    assert token not in str(items)
+    assert items[0]["token_hash"]["S"] == hashlib.sha256(token.encode()).hexdigest()
+    assert items[0]["username"]["S"] == "johndoe"
+    assert int(items[0]["expires_at"]["N"]) > 0
+
+
+def test_sessions_table_has_ttl_and_username_index(client, store):
+    login(client)
+    name = store.table_name("sessions")
+
+    ttl = store.client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    indexes = store.client.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]
+    assert [i["KeySchema"][0]["AttributeName"] for i in indexes] == ["username"]
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"username": "johndoe", "password": "wrong-password"},
+        {"username": "nobody", "password": "wrong-password"},
+        {"username": "not a name!", "password": "wrong-password"},
+    ],
+)
+def test_login_failure_is_one_401_for_every_reason(client, credentials):
+    reference = client.post(
+        "/api/sessions", json={"username": "janedoe", "password": "wrong-password"}
+    )
+    response = client.post("/api/sessions", json=credentials)
+
+    assert assert_401(response) == assert_401(reference)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"username": "johndoe"}, {"password": "x"}, {"username": "", "password": "x"}, []],
+)
+def test_login_malformed_body_is_422(client, body):
+    response = client.post("/api/sessions", json=body)
+
+    assert response.status_code == 422
+    assert response.json["errors"]
+
+
+# -- Using the token ------------------------------------------------------------------------
+
+
+def test_token_answers_who_am_i(client):
+    token = login(client, "janedoe", "JanePass123")["token"]
+
+    response = client.get("/api/user", headers=bearer(token))
+
+    assert response.status_code == 200
+    assert response.json["username"] == "janedoe"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_token_authenticates_every_basic_route(client):
+    token = login(client)["token"]
+    auth = bearer(token)
+
+    assert set(client.get("/api/users/janedoe", headers=auth).json) >= {"email"}
+    admin = new_user(account_type="admin_user")
+    assert client.post("/api/users", json=admin, headers=auth).status_code == 201
+    change = {"last_name": "Liddell-Hart"}
+    assert client.patch("/api/users/alice", json=change, headers=auth).status_code == 200
+    assert client.delete("/api/users/alice", headers=auth).status_code == 204
+
+
+def test_token_of_standard_user_gets_no_admin_rights(client):
+    token = login(client, "janedoe", "JanePass123")["token"]
+
+    response = client.patch("/api/users/johndoe", json={"first_name": "X"}, headers=bearer(token))
+
+    assert response.status_code == 403
+
+
+def test_current_session_describes_itself(client, clock):
+    token = login(client)["token"]
+
+    response = client.get("/api/sessions/current", headers=bearer(token))
+
+    assert response.status_code == 200
+    assert response.json["current"] is True
+    assert response.json["created_at"] == "2027-01-15T08:00:00.000Z"
+    assert "token" not in response.json
+
+
+def test_current_session_needs_a_token_not_basic(client):
+    assert_problem_401 = client.get("/api/sessions/current", headers=JOHN)
+    assert assert_problem_401.status_code == 401
+
+
+# -- Expiry ---------------------------------------------------------------------------------
+
+
+def test_token_expires_after_idle_timeout(client, clock):
+    token = login(client)["token"]
+
+    clock.advance(IDLE - 1)
+    assert client.get("/api/user", headers=bearer(token)).status_code == 200
+    clock.advance(IDLE - 1)  # idle for just under the timeout since the last use
+    assert client.get("/api/user", headers=bearer(token)).status_code == 200
+    clock.advance(IDLE)
+    assert_401(client.get("/api/user", headers=bearer(token)))
+
+
+def test_token_expires_at_absolute_lifetime_even_when_busy(client, clock):
+    token = login(client)["token"]
+
+    for _ in range(TTL // (IDLE // 2) - 1):
+        clock.advance(IDLE // 2)
+        assert client.get("/api/user", headers=bearer(token)).status_code == 200
+    clock.advance(IDLE // 2)
+    assert_401(client.get("/api/user", headers=bearer(token)))
+
+
+def test_token_use_is_written_back_at_most_once_a_minute(client, store, clock):
+    token = login(client)["token"]
+    updates = []
+    store.client.meta.events.register(
+        "before-call.dynamodb.UpdateItem", lambda **kw: updates.append(1)
+    )
+
+    for _ in range(5):
+        clock.advance(10)
+        assert client.get("/api/user", headers=bearer(token)).status_code == 200
+    assert updates == []
+    clock.advance(15)  # 65 s since the login
+    client.get("/api/user", headers=bearer(token))
+    client.get("/api/user", headers=bearer(token))
+    assert updates == [1]
+
+
+def test_expired_session_is_refused_even_if_dynamodb_has_not_deleted_it(client, store, clock):
+    token = login(client)["token"]
+    clock.advance(TTL + 1)
+
+    assert_401(client.get("/api/user", headers=bearer(token)))
+    assert len(session_items(store)) == 1  # TTL deletion is DynamoDB's, and late
+
+
+# -- Logging out and revoking ---------------------------------------------------------------
+
+
+def test_logout_ends_the_token_at_once(client, store):
+    token = login(client)["token"]
+
+    response = client.delete("/api/sessions/current", headers=bearer(token))
+
+    assert response.status_code == 204
+    assert_401(client.get("/api/user", headers=bearer(token)))
+    assert session_items(store) == []
+
+
+def test_rejected_tokens_all_get_the_same_401(client, clock):
+    revoked = login(client, "janedoe", "JanePass123")["token"]
+    client.delete("/api/sessions/current", headers=bearer(revoked))
+    expired = login(client, "janedoe", "JanePass123")["token"]
+    client.post("/api/users", json=new_user())
+    orphan = login(client, "alice", "correct horse battery")["token"]
+    client.delete("/api/users/alice", headers=JOHN)
+    clock.advance(IDLE + 1)
+    random = "A" * 43
+
+    bodies = {
+        assert_401(client.get("/api/user", headers=bearer(token)))
+        for token in (revoked, expired, orphan, random, "short", "x" * 500)
+    }
+
+    assert len(bodies) == 1
+
+
+def test_list_sessions_shows_live_sessions_without_tokens(client, clock):
+    first = login(client, "janedoe", "JanePass123")["token"]
+    clock.advance(5)
+    second = login(client, "janedoe", "JanePass123")["token"]
+
+    response = client.get("/api/users/janedoe/sessions", headers=bearer(second))
+
+    assert response.status_code == 200
+    listed = response.json
+    assert [s["current"] for s in listed] == [True, False]
+    assert set(listed[0]) == {"id", "created_at", "last_seen_at", "expires_at", "current"}
+    text = response.get_data(as_text=True)
+    for token in (first, second):
+        assert token not in text
+        assert hashlib.sha256(token.encode()).hexdigest() not in text
+
+
+def test_list_sessions_by_admin_and_not_by_others(client):
+    login(client, "janedoe", "JanePass123")
+
+    assert len(client.get("/api/users/janedoe/sessions", headers=JOHN).json) == 1
+    assert client.get("/api/users/johndoe/sessions", headers=JANE).status_code == 403
+    assert client.get("/api/users/janedoe/sessions").status_code == 401
+    assert client.get("/api/users/nobody/sessions", headers=JOHN).status_code == 404
+
+
+def test_revoke_all_sessions_logs_out_everywhere(client):
+    tokens = [login(client, "janedoe", "JanePass123")["token"] for _ in range(3)]
+
+    response = client.delete("/api/users/janedoe/sessions", headers=bearer(tokens[0]))
+
+    assert response.status_code == 204
+    for token in tokens:
+        assert_401(client.get("/api/user", headers=bearer(token)))
+    fresh = login(client, "janedoe", "JanePass123")["token"]
+    assert client.get("/api/user", headers=bearer(fresh)).status_code == 200
+
+
+def test_revoke_all_sessions_of_another_user_needs_admin(client):
+    token = login(client, "janedoe", "JanePass123")["token"]
+
+    assert client.delete("/api/users/johndoe/sessions", headers=bearer(token)).status_code == 403
+    assert client.delete("/api/users/janedoe/sessions", headers=JOHN).status_code == 204
+    assert_401(client.get("/api/user", headers=bearer(token)))
+
+
+# -- Password changes, deletion, demotion ---------------------------------------------------
+
+
+def test_password_change_needs_the_current_password(client):
+    token = login(client, "janedoe", "JanePass123")["token"]
+    auth = bearer(token)
+
+    missing = client.patch("/api/users/janedoe", json={"password": "new secret 123"}, headers=auth)
+    wrong = client.patch(
+        "/api/users/janedoe",
+        json={"password": "new secret 123", "current_password": "not it"},
+        headers=auth,
+    )
+
+    for response in (missing, wrong):
+        assert response.status_code == 422
+        assert [e["field"] for e in response.json["errors"]] == ["current_password"]
+    assert client.get("/api/user", headers=JANE).status_code == 200
+
+
+def test_password_change_ends_every_other_session(client):
+    mine = login(client, "janedoe", "JanePass123")["token"]
+    others = [login(client, "janedoe", "JanePass123")["token"] for _ in range(2)]
+
+    response = client.patch(
+        "/api/users/janedoe",
+        json={"password": "new secret 123", "current_password": "JanePass123"},
+        headers=bearer(mine),
+    )
+
+    assert response.status_code == 200
+    assert client.get("/api/user", headers=bearer(mine)).status_code == 200
+    for token in others:
+        assert_401(client.get("/api/user", headers=bearer(token)))
+    listed = client.get("/api/users/janedoe/sessions", headers=bearer(mine)).json
+    assert [s["current"] for s in listed] == [True]
+
+
+def test_admin_changes_another_users_password_without_theirs(client):
+    token = login(client, "janedoe", "JanePass123")["token"]
+
+    response = client.patch(
+        "/api/users/janedoe", json={"password": "set by the admin"}, headers=JOHN
+    )
+
+    assert response.status_code == 200
+    assert_401(client.get("/api/user", headers=bearer(token)))
+    assert client.get("/api/user", headers=basic("janedoe", "set by the admin")).status_code == 200
+
+
+def test_admin_changing_own_password_needs_current_one(client):
+    response = client.patch("/api/users/johndoe", json={"password": "new secret 123"}, headers=JOHN)
+
+    assert response.status_code == 422
+
+
+def test_deleted_user_token_fails_and_a_new_account_with_the_name_does_not_revive_it(client):
+    client.post("/api/users", json=new_user())
+    token = login(client, "alice", "correct horse battery")["token"]
+
+    assert client.delete("/api/users/alice", headers=bearer(token)).status_code == 204
+    assert_401(client.get("/api/user", headers=bearer(token)))
+    client.post("/api/users", json=new_user())
+    assert_401(client.get("/api/user", headers=bearer(token)))
+
+
+def test_demoted_admin_loses_rights_on_next_request(client):
+    client.post("/api/users", json=new_user(account_type="admin_user"), headers=JOHN)
+    token = login(client, "alice", "correct horse battery")["token"]
+    auth = bearer(token)
+    assert (
+        client.patch("/api/users/janedoe", json={"last_name": "D"}, headers=auth).status_code == 200
+    )
+
+    demote = {"account_type": "standard_user"}
+    assert client.patch("/api/users/alice", json=demote, headers=JOHN).status_code == 200
+
+    assert (
+        client.patch("/api/users/janedoe", json={"last_name": "E"}, headers=auth).status_code == 403
+    )
+
+
+# -- Two app instances over one DynamoDB ----------------------------------------------------
+
+
+def test_two_instances_share_sessions(app, settings):
+    other = create_app(settings)
+    one, two = app.test_client(), other.test_client()
+
+    token = login(one)["token"]
+    assert two.get("/api/user", headers=bearer(token)).status_code == 200
+    assert two.delete("/api/sessions/current", headers=bearer(token)).status_code == 204
+    assert_401(one.get("/api/user", headers=bearer(token)))
+
+
+# -- Password policy, rehash, query-string passwords ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "detail"),
+    [
+        ("password1", "commonly used"),
+        ("PASSWORD1", "commonly used"),
+        ("Iloveyou1", "commonly used"),
+        ("qwertyuiop", "commonly used"),
+        ("alice-in-chains", None),
+        ("Alice-Wonder", None),
+    ],
+)
+def test_register_refuses_common_passwords(client, password, detail):
+    response = client.post("/api/users", json=new_user(password=password))
+
+    if detail is None:
+        assert response.status_code == 201
+    else:
+        assert response.status_code == 422
+        assert detail in response.json["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    "password", ["alicewonderland", "AliceWonderland", "wonder@example.com", "WONDER@example.com"]
+)
+def test_register_refuses_password_equal_to_username_or_email(client, password):
+    body = new_user(username="alicewonderland", email="wonder@example.com", password=password)
+
+    response = client.post("/api/users", json=body)
+
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "password"
+    assert "username or the email" in response.json["errors"][0]["detail"]
+
+
+def test_password_change_applies_the_policy(client):
+    response = client.patch(
+        "/api/users/janedoe",
+        json={"password": "football1", "current_password": "JanePass123"},
+        headers=JANE,
+    )
+
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "password"
+
+
+def test_login_rehashes_a_weaker_hash(app, client, store):
+    client.post("/api/users", json=new_user())
+    weak = store.get("users", {"username": "alice"})["password_hash"]
+    assert weak.startswith("$2b$04$")
+    app.extensions["passwords"].rounds = 5
+
+    login(client, "alice", "correct horse battery")
+
+    stronger = store.get("users", {"username": "alice"})["password_hash"]
+    assert stronger.startswith("$2b$05$")
+    assert (
+        client.get("/api/user", headers=basic("alice", "correct horse battery")).status_code == 200
+    )
+
+
+@pytest.mark.parametrize(
+    ("environment", "status"), [("development", 200), ("testing", 200), ("production", 400)]
+)
+def test_query_string_password_refused_in_production(aws, settings, environment, status):
+    from app.config import ENVIRONMENTS, settings_of
+
+    defaults = settings_of(ENVIRONMENTS[environment])
+    settings["ALLOW_QUERY_CREDENTIALS"] = defaults["ALLOW_QUERY_CREDENTIALS"]
+    client = create_app(settings).test_client()
+    client.get("/api/users")
+    checks = []
+    real = client.application.extensions["passwords"].check
+    client.application.extensions["passwords"].check = lambda *a: checks.append(1) or real(*a)
+
+    response = client.get("/api/user?username=johndoe&password=JohnPass123")
+
+    assert response.status_code == status
+    assert checks == ([] if status == 400 else [1])
