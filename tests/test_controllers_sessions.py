@@ -480,3 +480,20 @@ def test_query_string_password_refused_in_production(aws, settings, environment,
 
     assert response.status_code == status
     assert checks == ([] if status == 400 else [1])
+
+
+# -- The leak check itself ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("leak", ["token", "hash"])
+def test_leak_check_catches_a_token_or_hash_in_a_response(app, client, leak):
+    leaked = {}
+
+    @app.get("/api/leaky")
+    def leaky():
+        return leaked
+
+    token = login(client)["token"]
+    leaked["oops"] = token if leak == "token" else hashlib.sha256(token.encode()).hexdigest()
+    with pytest.raises(AssertionError, match="leaks a secret"):
+        client.get("/api/leaky")
