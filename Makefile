@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean
+.PHONY: run serve test lint format clean
 
 run: $(VENV)/.runtime
 	$(BIN)/python run.py
+
+serve: $(VENV)/.runtime
+	$(BIN)/gunicorn --config gunicorn.conf.py
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest --cov --cov-report=term

@@ -7,7 +7,9 @@ import os
 import sys
 
 from app import create_app
-from app.config import ConfigError, config_from_env
+from app.config import ConfigError, config_from_env, startup_problems
+from app.helpers.dynamo import default_region
+from app.logs import configure_logging
 
 BANNER = """\
 Users API ({env}) at http://{host}:{port}/api/users  -  docs at http://{host}:{port}/api/docs
@@ -39,10 +41,13 @@ def main() -> None:
     try:
         settings = config_from_env()
     except ConfigError as exc:
-        sys.exit(f"configuration error: {exc}")
-    logging.basicConfig(
-        level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+        sys.exit("\n".join(f"configuration error: {problem}" for problem in exc.problems))
+    configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
+    problems, warnings = startup_problems(settings, workers=1, default_region=default_region())
+    if problems:
+        sys.exit("\n".join(f"configuration error: {problem}" for problem in problems))
+    for warning in warnings:
+        logging.getLogger("app.serve").warning("configuration: %s", warning)
     # Werkzeug logs every request line, query string included (?password=...): our own
     # access log (app.access) writes the path only.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -10,11 +10,12 @@ from apiflask import APIFlask
 
 from app import errors, logs, openapi, security
 from app.config import Config, config_from_env, settings_of, validate
-from app.controllers import docs, sessions, users
+from app.controllers import docs, health, sessions, users
 from app.helpers import lockout
 from app.helpers import sessions as session_service
 from app.helpers import users as user_service
 from app.helpers.dynamo import DynamoInterface
+from app.helpers.health import Readiness
 from app.helpers.passwords import PasswordHasher
 from app.helpers.sessions import SessionPolicy
 
@@ -54,12 +55,16 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     app.extensions["passwords"] = hasher
     app.extensions["session_policy"] = SessionPolicy.from_config(app.config)
     app.extensions["clock"] = time.time
+    app.extensions["readiness"] = Readiness(
+        store, table=user_service.USERS, cache_seconds=app.config["HEALTH_CACHE_SECONDS"]
+    )
 
-    logs.init_app(app)
+    logs.init_app(app, store)
     errors.init_app(app)
     openapi.init_app(app)
     docs.init_app(app)
     app.register_blueprint(users.bp)
     app.register_blueprint(sessions.bp)
+    app.register_blueprint(health.bp)
     security.init_app(app)
     return app

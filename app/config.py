@@ -9,7 +9,11 @@ from typing import Any
 
 
 class ConfigError(ValueError):
-    """A setting from the environment that cannot be used."""
+    """Settings that cannot be used; `problems` has one readable line for each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 class Config:
@@ -18,7 +22,11 @@ class Config:
     APP_ENV = "development"
     HOST = "127.0.0.1"
     PORT = 5000
+    # `make serve` (gunicorn): worker processes (0: 2 x cores + 1) and threads in each.
+    WEB_CONCURRENCY = 0
+    WEB_THREADS = 4
     LOG_LEVEL = "INFO"
+    LOG_FORMAT = "text"  # or "json": one object per line
 
     # DynamoDB. A None endpoint or region leaves the choice to botocore's own chain
     # (AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION/AWS_DEFAULT_REGION, ~/.aws/config).
@@ -33,6 +41,8 @@ class Config:
     DYNAMODB_READ_TIMEOUT = 1.0
     DYNAMODB_MAX_ATTEMPTS = 3
     DYNAMODB_TABLE_WAIT_SECONDS = 60
+    # /api/health/ready asks DynamoDB at most this often.
+    HEALTH_CACHE_SECONDS = 5.0
 
     SEED_DEMO_USERS = True
     BCRYPT_ROUNDS = 12
@@ -110,7 +120,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         if isinstance(default, float):
             return float(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from exc
+        raise ConfigError([f"{name}={raw!r} is not valid: {exc}"]) from exc
     return raw or None if default is None else raw
 
 
@@ -119,19 +129,29 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
     app_env = environ.get("APP_ENV", "development")
     if app_env not in ENVIRONMENTS:
-        raise ConfigError(f"APP_ENV={app_env!r} is not one of {', '.join(ENVIRONMENTS)}")
+        raise ConfigError([f"APP_ENV={app_env!r} is not one of {', '.join(ENVIRONMENTS)}"])
     settings = settings_of(ENVIRONMENTS[app_env])
+    unreadable: list[str] = []
     for name, default in settings.items():
         if name in _EMPTY_MEANS_UNSET and not environ.get(name):
             continue
         if name in environ and name != "APP_ENV":
-            settings[name] = _parse(name, environ[name], default)
+            try:
+                settings[name] = _parse(name, environ[name], default)
+            except ConfigError as exc:
+                unreadable += exc.problems
+
     # AWS_DEFAULT_REGION is the older spelling botocore also reads.
     if not environ.get("AWS_REGION") and environ.get("AWS_DEFAULT_REGION"):
         settings["AWS_REGION"] = environ["AWS_DEFAULT_REGION"]
     if not environ.get("AWS_ENDPOINT_URL_DYNAMODB") and environ.get("AWS_ENDPOINT_URL"):
         settings["AWS_ENDPOINT_URL_DYNAMODB"] = environ["AWS_ENDPOINT_URL"]
-    validate(settings)
+    try:
+        validate(settings)
+    except ConfigError as exc:
+        unreadable += exc.problems
+    if unreadable:
+        raise ConfigError(unreadable)
     return settings
 
 
@@ -151,7 +171,39 @@ def validate(settings: Mapping[str, Any]) -> None:
     for name in ("SESSION_TTL", "SESSION_IDLE_TIMEOUT", "SESSION_REFRESH_INTERVAL"):
         if settings[name] < 1:
             problems.append(f"{name} must be at least 1 second")
+    if settings["LOG_FORMAT"] not in ("text", "json"):
+        problems.append("LOG_FORMAT must be text or json")
     if "*" in settings["CORS_ORIGINS"]:
         problems.append("CORS_ORIGINS must list origins; a wildcard is not allowed")
     if problems:
-        raise ConfigError("; ".join(problems))
+        raise ConfigError(problems)
+
+
+def startup_problems(
+    settings: Mapping[str, Any], *, workers: int, default_region: str | None
+) -> tuple[list[str], list[str]]:
+    """What stops a production server from working (errors) and what weakens it (warnings).
+
+    `default_region` is what the AWS configuration (files, environment) would give botocore.
+    """
+    errors: list[str] = []
+    warnings: list[str] = []
+    if settings["APP_ENV"] != "production":
+        return errors, warnings
+    if not settings["AWS_ENDPOINT_URL_DYNAMODB"] and not (settings["AWS_REGION"] or default_region):
+        errors.append(
+            "no DynamoDB configured: set AWS_REGION (AWS) or AWS_ENDPOINT_URL_DYNAMODB "
+            "(a DynamoDB-compatible server); production never starts an embedded one"
+        )
+    if settings["SEED_DEMO_USERS"]:
+        warnings.append("SEED_DEMO_USERS is on: new tables get the published demo accounts")
+    if settings["BCRYPT_ROUNDS"] < 10:
+        warnings.append(f"BCRYPT_ROUNDS={settings['BCRYPT_ROUNDS']} is below OWASP's minimum of 10")
+    limiting = settings["RATELIMIT_ENABLED"]
+    if limiting and settings["RATELIMIT_STORAGE_URI"].startswith("memory") and workers > 1:
+        warnings.append(
+            f"RATELIMIT_STORAGE_URI is in memory with {workers} workers: each worker counts on "
+            "its own, so the per-address limits are that many times looser; use a shared "
+            "storage (e.g. redis://...)"
+        )
+    return errors, warnings

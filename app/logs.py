@@ -1,34 +1,121 @@
-"""Log levels, and the access line written for every request."""
+"""Logging: a request id on every line, one access line per request, text or JSON."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+import uuid
+from typing import Any
 
 from apiflask import APIFlask
-from flask import Response, g, request
+from flask import Response, g, has_request_context, request
+
+from app.helpers.dynamo import DynamoInterface
 
 access_log = logging.getLogger("app.access")
 
 # At DEBUG these libraries log whole request bodies, password hashes included.
 _CHATTY = ("botocore", "boto3", "urllib3", "s3transfer")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+# The access line's own fields, which the JSON format writes as keys of their own.
+ACCESS_FIELDS = (
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "user",
+    "dynamodb_calls",
+    "dynamodb_ms",
+)
 
 
-def init_app(app: APIFlask) -> None:
-    """Set the app's log level and write one access line per request (path, never query)."""
+class RequestContext(logging.Filter):
+    """Stamp every record with the id of the request being served ("-" outside one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:  # noqa: D102
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        entry.update({k: getattr(record, k) for k in ACCESS_FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Send every log record to standard error, as text or JSON, with its request id."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestContext())
+    handler.setFormatter(
+        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def init_app(app: APIFlask, store: DynamoInterface) -> None:
+    """Request ids, DynamoDB call accounting and the access line, for every request."""
     logging.getLogger("app").setLevel(app.config["LOG_LEVEL"])
     for name in _CHATTY:
         logging.getLogger(name).setLevel(logging.WARNING)
+    store.add_hook("before-call.dynamodb", _call_started)
+    store.add_hook("after-call.dynamodb", _call_ended)
+    store.add_hook("after-call-error.dynamodb", _call_ended)
 
     @app.before_request
-    def start_clock() -> None:
+    def start() -> None:
         g.started = time.perf_counter()
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        g.dynamodb_calls, g.dynamodb_seconds = 0, 0.0
 
     @app.after_request
-    def log_request(response: Response) -> Response:
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        # request.path, not the request line: a query string may carry a password.
+    def finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        fields = {
+            # The path only, never the query string: it may carry a password.
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(duration_ms, 1),
+            "user": g.get("username"),
+            "dynamodb_calls": g.get("dynamodb_calls", 0),
+            "dynamodb_ms": round(g.get("dynamodb_seconds", 0.0) * 1000, 1),
+        }
         access_log.info(
-            "%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed_ms
+            "%(method)s %(path)s %(status)s %(duration_ms).1fms user=%(user)s "
+            "dynamodb=%(dynamodb_calls)s/%(dynamodb_ms).1fms",
+            {**fields, "user": fields["user"] or "-"},
+            extra=fields,
         )
         return response
+
+
+def _call_started(**_: Any) -> None:
+    if has_request_context():
+        g.dynamodb_call_started = time.perf_counter()
+
+
+def _call_ended(**_: Any) -> None:
+    if has_request_context() and "dynamodb_call_started" in g:
+        g.dynamodb_calls = g.get("dynamodb_calls", 0) + 1
+        g.dynamodb_seconds = g.get("dynamodb_seconds", 0.0) + (
+            time.perf_counter() - g.pop("dynamodb_call_started")
+        )

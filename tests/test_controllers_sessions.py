@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
@@ -65,10 +66,10 @@ def test_login_returns_token_expiry_and_self_view(client, clock):
     assert response.headers["Cache-Control"] == "no-store"
     body = response.json
     assert body["token_type"] == "Bearer"
-    assert len(body["token"]) == 43  # 32 random bytes, URL-safe base64
-    assert set(body["token"]) <= set(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    )
+    owner, _, secret = body["token"].partition(".")
+    assert base64.urlsafe_b64decode(owner + "==") == b"johndoe"
+    assert len(secret) == 43  # 32 random bytes, URL-safe base64
+    assert set(secret) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert body["user"]["username"] == "johndoe"
     assert body["user"]["email"] == "johndoe@example.com"
     assert body["expires_at"] == "2027-01-15T08:30:00.000Z"  # clock + 30 min idle timeout
@@ -248,11 +249,12 @@ def test_rejected_tokens_all_get_the_same_401(client, clock):
     orphan = login(client, "alice", "correct horse battery")["token"]
     client.delete("/api/users/alice", headers=JOHN)
     clock.advance(IDLE + 1)
-    random = "A" * 43
+    random = "am9obmRvZQ." + "A" * 43  # johndoe's prefix, a made-up secret
+    forged = revoked.replace(revoked.partition(".")[0], "am9obmRvZQ")  # jane's secret as john
 
     bodies = {
         assert_401(client.get("/api/user", headers=bearer(token)))
-        for token in (revoked, expired, orphan, random, "short", "x" * 500)
+        for token in (revoked, expired, orphan, random, forged, "short", "x" * 500, "a.b")
     }
 
     assert len(bodies) == 1
@@ -497,3 +499,11 @@ def test_leak_check_catches_a_token_or_hash_in_a_response(app, client, leak):
     leaked["oops"] = token if leak == "token" else hashlib.sha256(token.encode()).hexdigest()
     with pytest.raises(AssertionError, match="leaks a secret"):
         client.get("/api/leaky")
+
+
+def test_token_with_another_username_part_is_refused(client):
+    token = login(client, "janedoe", "JanePass123")["token"]
+    as_john = "am9obmRvZQ." + token.partition(".")[2]  # base64url("johndoe")
+
+    assert_401(client.get("/api/user", headers=bearer(as_john)))
+    assert client.get("/api/user", headers=bearer(token)).json["username"] == "janedoe"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import url_for
+from flask import g, url_for
 
 from app.controllers.common import (
     current_session,
@@ -37,6 +37,7 @@ def login(credentials: Credentials) -> tuple:
         policy=session_policy(),
         now=now(),
     )
+    g.username = result.user.username
     return result, 201, {"Location": url_for(".get_current_session")}
 
 

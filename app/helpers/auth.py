@@ -41,9 +41,13 @@ def authenticate_token(
     session whose key is not the user's current one (after "log out everywhere" or a
     password change) is dead.
     """
-    session = sessions.find(store, token=token, now=now)
-    item = store.get(users.USERS, {"username": session.username})
-    user = UserItem.model_validate(item) if item else None
+    owner = sessions.owner_of(token)
+    # One round trip for both: the token names its user.
+    found = store.batch_get(
+        {sessions.SESSIONS: sessions.key_of(token), users.USERS: {"username": owner}}
+    )
+    session = sessions.alive(found[sessions.SESSIONS], owner=owner, now=now)
+    user = UserItem.model_validate(found[users.USERS]) if found[users.USERS] else None
     if user is None or user.session_key != session.user_key:
         raise Unauthorized()
     return user, sessions.touch(store, session=session, policy=policy, now=now)

@@ -122,6 +122,7 @@ class DynamoInterface:
         # Created by this process, TTL and on_create still to do (a waiter may time out).
         self._unfinished: set[str] = set()
         self._lock = threading.RLock()
+        self._hooks: list[tuple[str, Callable[..., Any]]] = []
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
 
@@ -149,8 +150,22 @@ class DynamoInterface:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = boto3.session.Session().client("dynamodb", **self._client_args)
+                    client = boto3.session.Session().client("dynamodb", **self._client_args)
+                    for event, handler in self._hooks:
+                        client.meta.events.register(event, handler)
+                    self._client = client
         return self._client
+
+    def add_hook(self, event: str, handler: Callable[..., Any]) -> None:
+        """Register a botocore event handler (e.g. `before-call.dynamodb`) on the client."""
+        self._hooks.append((event, handler))
+        if self._client is not None:
+            self._client.meta.events.register(event, handler)
+
+    def describe(self, table: str) -> str:
+        """The table's status (ACTIVE, CREATING, ...): a cheap call that proves DynamoDB answers."""
+        response = self._call(table, "describe_table", TableName=self.table_name(table))
+        return str(response["Table"]["TableStatus"])
 
     def register_table(self, spec: TableSpec) -> None:
         """Declare a table this store may create on demand."""
@@ -471,3 +486,8 @@ class DynamoInterface:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def default_region() -> str | None:
+    """The region botocore would use from the AWS configuration alone (no network)."""
+    return boto3.session.Session().region_name

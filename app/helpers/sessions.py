@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import Unauthorized
-from app.helpers.dynamo import ConditionFailed, DynamoInterface, TableSpec
-from app.models import SessionItem, SessionPublic, iso
+from app.helpers.dynamo import ConditionFailed, DynamoInterface, Item, TableSpec
+from app.models import SessionItem, SessionPublic, canonical_username, iso
 
 SESSIONS = "sessions"
 BY_USERNAME = "by_username"
@@ -21,8 +22,10 @@ TABLE = TableSpec(
     indexes={BY_USERNAME: "username"},
     ttl_attribute="expires_at",
 )
-# secrets.token_urlsafe(32): 32 random bytes, 43 URL-safe characters.
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+# A token is "<username, base64url>.<32 random bytes, base64url>". The username part lets
+# one BatchGetItem read the session and its user together; it grants nothing by itself,
+# since the session is found by the SHA-256 of the whole token.
+_TOKEN = re.compile(r"([A-Za-z0-9_-]{4,43})\.([A-Za-z0-9_-]{43})")
 MAX_LISTED = 100
 
 
@@ -58,11 +61,27 @@ def new_key() -> str:
     return secrets.token_urlsafe(16)
 
 
+def owner_of(token: str) -> str:
+    """The username a token names (not yet proof of anything); `Unauthorized` if malformed."""
+    match = _TOKEN.fullmatch(token)
+    if match is None:
+        raise Unauthorized()
+    try:
+        padded = match[1] + "=" * (-len(match[1]) % 4)
+        username = base64.urlsafe_b64decode(padded).decode("ascii")
+    except (ValueError, UnicodeError) as exc:
+        raise Unauthorized() from exc
+    if canonical_username(username) != username:
+        raise Unauthorized()
+    return username
+
+
 def start(
     store: DynamoInterface, *, username: str, user_key: str, policy: SessionPolicy, now: float
 ) -> tuple[str, SessionItem]:
     """Open a session; returns the new token (shown once) and the stored session."""
-    token = secrets.token_urlsafe(32)
+    owner = base64.urlsafe_b64encode(username.encode("ascii")).decode("ascii").rstrip("=")
+    token = f"{owner}.{secrets.token_urlsafe(32)}"
     moment = int(now)
     absolute = moment + policy.ttl
     session = SessionItem(
@@ -79,16 +98,18 @@ def start(
     return token, session
 
 
-def find(store: DynamoInterface, *, token: str, now: float) -> SessionItem:
-    """The live session of `token`; `Unauthorized` for anything else, always the same."""
-    if not _TOKEN.fullmatch(token):
-        raise Unauthorized()
-    item = store.get(SESSIONS, {"token_hash": hash_token(token)})
+def key_of(token: str) -> dict[str, str]:
+    """The key of a token's session item."""
+    return {"token_hash": hash_token(token)}
+
+
+def alive(item: Item | None, *, owner: str, now: float) -> SessionItem:
+    """The session in `item` if it exists, belongs to `owner` and has not expired."""
     if item is None:
         raise Unauthorized()
     session = SessionItem.model_validate(item)
     # DynamoDB's TTL deletes expired items late (up to days): check on every read.
-    if now >= session.expires_at:
+    if session.username != owner or now >= session.expires_at:
         raise Unauthorized()
     return session
 

@@ -1,0 +1,37 @@
+"""Health probes for orchestrators: no credentials, no user data."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from apiflask import APIBlueprint
+from flask import current_app
+from pydantic import BaseModel
+
+from app.controllers.common import now
+from app.openapi import ANONYMOUS
+
+bp = APIBlueprint("health", __name__, url_prefix="/api/health", tag="Health")
+
+
+class Health(BaseModel):
+    """A probe's answer."""
+
+    status: Literal["live", "ready"]
+
+
+@bp.get("/live")
+@bp.output(Health)
+@bp.doc(security=ANONYMOUS)
+def live() -> Health:
+    """200 while the process serves requests."""
+    return Health(status="live")
+
+
+@bp.get("/ready")
+@bp.output(Health)
+@bp.doc(security=ANONYMOUS)
+def ready() -> Health:
+    """200 when DynamoDB answers (checked at most every few seconds), else 503 with why."""
+    current_app.extensions["readiness"].check(now=now())
+    return Health(status="ready")
