@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from decimal import Decimal
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError
-from botocore.retries.standard import ExponentialBackoff
 
 from app.errors import Conflict, ServiceUnavailable
 from app.helpers.dynamo import (
@@ -21,58 +18,10 @@ from app.helpers.dynamo import (
     TransactionCanceled,
     Write,
 )
+from tests.faults import answer, inject_sends, record_calls
 
 THINGS = TableSpec("things", hash_key="id")
 OTHERS = TableSpec("others", hash_key="code")
-URL = "https://dynamodb.us-east-1.amazonaws.com/"
-
-
-class _Raw:
-    """The least of a urllib3 response that `AWSResponse.content` reads."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **kwargs):
-        yield self.body
-
-
-def error_response(code, status=400):
-    """An HTTP response carrying a DynamoDB error, as the service sends it."""
-    body = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected fault"}
-    headers = {"Content-Type": "application/x-amz-json-1.0"}
-    return AWSResponse(URL, status, headers, _Raw(json.dumps(body).encode()))
-
-
-def inject_sends(store, operation, codes, status=400):
-    """Answer the next sends of `operation` with these error codes, then let sends through.
-
-    Returns the list of sends, which grows by one per HTTP attempt (retries included).
-    """
-    pending = list(codes)
-    sends = []
-
-    def handler(request, **kwargs):
-        sends.append(request)
-        return error_response(pending.pop(0), status) if pending else None
-
-    store.client.meta.events.register(f"before-send.dynamodb.{operation}", handler)
-    return sends
-
-
-def parsed_answer(status, parsed):
-    """What a `before-call` hook returns to answer a call without sending anything."""
-    metadata = {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0}
-    return AWSResponse(URL, status, {}, _Raw(b"")), {**parsed, "ResponseMetadata": metadata}
-
-
-def record_calls(store):
-    """The names of the API calls `store` makes from now on (one per call, not per retry)."""
-    calls = []
-    store.client.meta.events.register(
-        "before-call.dynamodb", lambda model, **kwargs: calls.append(model.name)
-    )
-    return calls
 
 
 def full_pages_carry_cursor(store):
@@ -104,9 +53,8 @@ def walk(store, table, limit):
 
 
 @pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    """Retries back off for no time at all, so fault tests stay fast."""
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
+def _fast_retries(no_backoff):
+    """Every test here: retries back off for no time at all."""
 
 
 @pytest.fixture
@@ -210,7 +158,7 @@ def test_ensure_table_succeeds_when_another_process_creates_table_first(dynamo, 
             return None
         raced.append(True)
         winner.ensure_table("things")
-        return parsed_answer(400, {"Error": {"Code": "ResourceNotFoundException"}})
+        return answer(400, {"Error": {"Code": "ResourceNotFoundException"}})
 
     loser.client.meta.events.register(
         "before-call.dynamodb.DescribeTable", describe_before_winner_creates
@@ -419,9 +367,7 @@ def creating_after_create(store, stuck):
 
     def describe(params, **kwargs):
         if stuck and store.client.list_tables()["TableNames"] == [table_name]:
-            return parsed_answer(
-                200, {"Table": {"TableName": table_name, "TableStatus": "CREATING"}}
-            )
+            return answer(200, {"Table": {"TableName": table_name, "TableStatus": "CREATING"}})
         return None
 
     store.client.meta.events.register("before-call.dynamodb.DescribeTable", describe)

@@ -7,11 +7,10 @@ import socket
 import time
 
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.retries.standard import ExponentialBackoff
 
 from app import create_app
 from tests.conftest import JANE, new_user
+from tests.faults import answer, inject_sends
 
 
 def assert_problem(response, status):
@@ -96,35 +95,9 @@ def test_every_response_says_nosniff(client):
 # -- DynamoDB unavailable -------------------------------------------------------------------
 
 
-def _throttle(**kwargs):
-    body = {
-        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-        "message": "Rate exceeded",
-    }
-    raw = _Raw(json.dumps(body).encode())
-    return AWSResponse(kwargs["request"].url, 400, {}, raw)
-
-
-class _Raw:
-    def __init__(self, data):
-        self.data = data
-
-    def stream(self, **kwargs):
-        yield self.data
-
-
-@pytest.fixture
-def no_backoff(monkeypatch):
-    """botocore retries for real, without waiting between attempts."""
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
-
-
 def test_throttled_dynamodb_is_503_with_retry_after(client, store, no_backoff):
     client.get("/api/users")
-    sends = []
-    store.client.meta.events.register(
-        "before-send.dynamodb", lambda **kw: sends.append(1) or _throttle(**kw)
-    )
+    sends = inject_sends(store, "*", ["ProvisionedThroughputExceededException"] * 10)
 
     response = client.get("/api/users/johndoe")
 
@@ -136,13 +109,7 @@ def test_throttled_dynamodb_is_503_with_retry_after(client, store, no_backoff):
 
 def test_throttled_once_then_served(client, store, no_backoff):
     client.get("/api/users")
-    sends = []
-
-    def first_only(**kwargs):
-        sends.append(1)
-        return _throttle(**kwargs) if len(sends) == 1 else None
-
-    store.client.meta.events.register("before-send.dynamodb", first_only)
+    sends = inject_sends(store, "*", ["ThrottlingException"])
 
     assert client.get("/api/users/johndoe").status_code == 200
     assert len(sends) == 2
@@ -166,3 +133,49 @@ def test_unreachable_dynamodb_is_503_within_5_seconds(settings):
         assert time.monotonic() - started < 5
         assert_problem(response, 503)
         assert response.headers["Retry-After"]
+
+
+def test_transaction_cancelled_by_concurrent_writer_is_409_and_writes_nothing(client, store):
+    client.get("/api/users")
+    reasons = [{"Code": "None"}, {"Code": "TransactionConflict"}]
+    calls = []
+
+    def cancel(**kwargs):
+        # A before-call answer stands for DynamoDB's: moto never sees the transaction.
+        calls.append(1)
+        error = {"Code": "TransactionCanceledException", "Message": "injected"}
+        return answer(400, {"Error": error, "CancellationReasons": reasons})
+
+    store.add_hook("before-call.dynamodb.TransactWriteItems", cancel)
+
+    response = client.post("/api/users", json=new_user())
+
+    body = assert_problem(response, 409)
+    assert "concurrent" in body["detail"]
+    assert calls == [1]
+    assert store.get("users", {"username": "alice"}) is None
+    assert store.get("user_emails", {"email": "alice@example.com"}) is None
+
+
+def test_table_deleted_under_running_app_is_created_again(client, store):
+    assert client.post("/api/users", json=new_user()).status_code == 201
+    store.client.delete_table(TableName=store.table_name("users"))
+
+    response = client.get("/api/users")
+
+    assert response.status_code == 200
+    assert store.table_name("users") in store.client.list_tables()["TableNames"]
+    bob = new_user(username="bob", email="bob@example.com")
+    assert client.post("/api/users", json=bob).status_code == 201
+
+
+def test_dynamodb_internal_errors_become_503_never_500(client, store, no_backoff):
+    client.get("/api/users")
+    inject_sends(store, "*", ["InternalServerError"] * 10, status=500)
+
+    for response in (
+        client.get("/api/users"),
+        client.post("/api/sessions", json={"username": "janedoe", "password": "JanePass123"}),
+        client.delete("/api/users/janedoe", headers=JANE),
+    ):
+        assert_problem(response, 503)

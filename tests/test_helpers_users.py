@@ -7,7 +7,6 @@ import pytest
 from app import create_app
 from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from app.helpers import users
-from app.helpers.dynamo import TransactionCanceled
 from app.models import UserCreate, UserUpdate
 from tests.conftest import new_user
 
@@ -101,21 +100,6 @@ def test_create_user_with_taken_email_writes_nothing(store, passwords):
 
     assert store.get(users.USERS, {"username": "bob"}) is None
     assert store.get(users.EMAILS, {"email": "alice@example.com"})["username"] == "alice"
-
-
-def test_create_user_failed_transaction_leaves_no_half(store, passwords, monkeypatch):
-    users.list_users(store, limit=1)
-
-    def cancel(writes):
-        raise TransactionCanceled(["None", "TransactionConflict"])
-
-    monkeypatch.setattr(store, "transact_write", cancel)
-    with pytest.raises(Conflict, match="concurrent"):
-        create(store, passwords)
-    monkeypatch.undo()
-
-    assert store.get(users.USERS, {"username": "alice"}) is None
-    assert store.get(users.EMAILS, {"email": "alice@example.com"}) is None
 
 
 def test_create_admin_requires_admin_actor(store, passwords):

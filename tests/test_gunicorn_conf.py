@@ -1,0 +1,171 @@
+"""`make serve`: gunicorn with gunicorn.conf.py, its start-up checks and a shared dev DynamoDB."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app.config import ENVIRONMENTS, settings_of, startup_problems
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_env(**overrides):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "APP_", "RATELIMIT_", "WEB_"))
+    }
+    env.update({"HOST": "127.0.0.1", **overrides})
+    return env
+
+
+def start(env):
+    return subprocess.Popen(
+        [str(GUNICORN), "--config", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def call(port, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_until_serving(port, process, deadline=30):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited early:\n{process.stdout.read()}")
+        try:
+            if call(port, "GET", "/api/health/live")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail("gunicorn did not start serving")
+
+
+@pytest.fixture
+def stop():
+    processes = []
+    yield processes.append
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("env", "lines"),
+    [
+        (
+            {"APP_ENV": "production"},
+            ["configuration error: no DynamoDB configured: set AWS_REGION"],
+        ),
+        (
+            {"APP_ENV": "production", "AWS_REGION": "eu-west-1", "PORT": "x", "LOG_FORMAT": "xml"},
+            ["configuration error: PORT='x' is not valid", "LOG_FORMAT must be text or json"],
+        ),
+    ],
+)
+def test_production_refuses_to_start_naming_each_problem(env, lines, stop):
+    process = start(serve_env(**env, AWS_CONFIG_FILE="/nonexistent"))
+    stop(process)
+
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode != 0
+    for line in lines:
+        assert line in output
+    assert "Traceback" not in output
+
+
+def test_development_workers_share_one_dynamodb_and_stop_gracefully(stop):
+    port = free_port()
+    process = start(serve_env(PORT=str(port), WEB_CONCURRENCY="2", WEB_THREADS="2"))
+    stop(process)
+    wait_until_serving(port, process)
+
+    created = [
+        call(
+            port,
+            "POST",
+            "/api/users",
+            {
+                "username": f"served{i}",
+                "email": f"served{i}@example.com",
+                "password": "a long enough secret",
+                "first_name": "S",
+                "last_name": "Erved",
+            },
+        )[0]
+        for i in range(4)
+    ]
+    # Every request is a new connection: the two workers take turns, one DynamoDB serves both.
+    listings = [call(port, "GET", "/api/users?limit=100")[1] for _ in range(6)]
+
+    assert created == [201] * 4
+    for listing in listings:
+        assert {f"served{i}" for i in range(4)} <= {u["username"] for u in listing}
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=40)
+    assert process.returncode == 0
+    assert "shared by the 2 workers" in output
+    assert "Shutting down" in output
+
+
+def test_startup_warns_about_per_worker_rate_limit_storage():
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings["AWS_REGION"] = "eu-west-1"
+
+    problems, warnings = startup_problems(settings, workers=5, default_region=None)
+
+    assert problems == []
+    assert len(warnings) == 1
+    assert "each worker counts on its own" in warnings[0]
+    assert startup_problems(settings, workers=1, default_region=None) == ([], [])
+
+
+def test_startup_accepts_a_region_from_the_aws_configuration():
+    settings = settings_of(ENVIRONMENTS["production"])
+
+    assert startup_problems(settings, workers=1, default_region="eu-west-1")[0] == []
+    assert startup_problems(settings, workers=1, default_region=None)[0]
+
+
+@pytest.mark.parametrize("environment", ["development", "testing"])
+def test_startup_checks_only_production(environment):
+    settings = settings_of(ENVIRONMENTS[environment])
+
+    assert startup_problems(settings, workers=9, default_region=None) == ([], [])

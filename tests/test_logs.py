@@ -1,0 +1,220 @@
+"""Request ids, the access line, JSON logs, DynamoDB round trips, and no secret in any line."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+
+import pytest
+
+from app.logs import JsonFormatter, RequestContext, configure_logging
+from tests.conftest import JANE, JOHN, new_user
+
+
+@pytest.fixture
+def log_lines(monkeypatch):
+    """Every log line the app writes, formatted as configured (JSON here)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestContext())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    root.removeHandler(handler)
+
+
+def access_lines(lines):
+    return [line for line in lines if line["logger"] == "app.access"]
+
+
+def count_calls(store):
+    """Count DynamoDB API calls independently of the app's own accounting."""
+    calls = []
+    store.add_hook("before-call.dynamodb", lambda event_name, **kw: calls.append(event_name))
+    return calls
+
+
+@pytest.fixture
+def warm(client):
+    """Tables created and seeded, so a test counts only its own request's calls."""
+    client.get("/api/users")
+    client.post("/api/sessions", json={"username": "janedoe", "password": "JanePass123"})
+
+
+# -- Request ids ----------------------------------------------------------------------------
+
+
+def test_request_id_is_generated_and_echoed(client, log_lines):
+    response = client.get("/api/users/johndoe")
+
+    request_id = response.headers["X-Request-ID"]
+    assert len(request_id) == 32
+    mine = [line for line in log_lines() if line["request_id"] == request_id]
+    assert {line["logger"] for line in mine} >= {"app.access", "app.helpers.dynamo"}
+
+
+def test_request_id_from_the_client_is_kept(client, log_lines):
+    response = client.get("/api/users", headers={"X-Request-ID": "trace-42_A"})
+
+    assert response.headers["X-Request-ID"] == "trace-42_A"
+    assert access_lines(log_lines())[-1]["request_id"] == "trace-42_A"
+
+
+@pytest.mark.parametrize("given", ["a" * 65, "has space", "semi;colon", "tab\there", "é"])
+def test_request_id_that_is_not_safe_is_replaced(client, given):
+    response = client.get("/api/health/live", headers={"X-Request-ID": given})
+
+    assert response.headers["X-Request-ID"] != given
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_every_line_of_a_request_has_its_id_and_none_outside(client, log_lines):
+    response = client.get("/api/users")  # creates and seeds the tables: several lines
+
+    lines = log_lines()
+    assert len(lines) >= 4
+    assert {line["request_id"] for line in lines} == {response.headers["X-Request-ID"]}
+    logging.getLogger("app").warning("outside any request")
+    assert log_lines()[-1]["request_id"] == "-"
+
+
+# -- The access line ------------------------------------------------------------------------
+
+
+def test_access_line_has_the_request_facts(client, warm, log_lines):
+    client.get("/api/user?username=johndoe&password=JohnPass123")
+
+    line = access_lines(log_lines())[-1]
+    assert line["method"] == "GET"
+    assert line["path"] == "/api/user"
+    assert line["status"] == 200
+    assert line["duration_ms"] > 0
+    assert line["user"] is None  # the query-string check does not sign anyone in
+    assert line["dynamodb_calls"] == 1
+    assert line["dynamodb_ms"] > 0
+    assert "JohnPass123" not in json.dumps(line)
+    assert "?" not in line["message"]
+
+
+def test_access_line_names_the_authenticated_user(client, warm, log_lines):
+    client.get("/api/user", headers=JANE)
+    token = client.post(
+        "/api/sessions", json={"username": "johndoe", "password": "JohnPass123"}
+    ).json["token"]
+    client.get("/api/user", headers={"Authorization": f"Bearer {token}"})
+
+    users = [line["user"] for line in access_lines(log_lines())[-3:]]
+    assert users == ["janedoe", "johndoe", "johndoe"]
+
+
+def test_text_format_is_one_readable_line(client, capsys):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("INFO", "text")
+        response = client.get("/api/users/nobody")
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+
+    text = capsys.readouterr().err
+    request_id = response.headers["X-Request-ID"]
+    assert f"INFO app.access [{request_id}]: GET /api/users/nobody 404 " in text
+    assert "user=- dynamodb=" in text
+
+
+def test_json_format_is_one_object_per_line(client, capsys):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("INFO", "json")
+        client.get("/api/health/live")
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert lines[-1]["path"] == "/api/health/live"
+    assert lines[-1]["level"] == "INFO"
+
+
+# -- DynamoDB round trips, pinned -----------------------------------------------------------
+
+
+JANE_PW = "JanePass123"
+
+
+def bearer_token(client):
+    response = client.post("/api/sessions", json={"username": "johndoe", "password": "JohnPass123"})
+    return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+@pytest.mark.parametrize(
+    ("request_args", "most"),
+    [
+        (("GET", "/api/users/johndoe", {}), 1),
+        (("GET", "/api/users?limit=1", {}), 1),
+        (("GET", "/api/users", {}), 1),
+        (
+            ("POST", "/api/sessions", {"json": {"username": "janedoe", "password": "JanePass123"}}),
+            3,
+        ),
+        (("POST", "/api/sessions", {"json": {"username": "janedoe", "password": "wrong-one"}}), 3),
+        (("GET", "/api/user", {"headers": JANE}), 1),
+    ],
+)
+def test_round_trips_are_pinned(client, store, warm, log_lines, request_args, most):
+    method, url, kwargs = request_args
+    calls = count_calls(store)
+
+    client.open(url, method=method, **kwargs)
+
+    assert 1 <= len(calls) <= most, calls
+    assert access_lines(log_lines())[-1]["dynamodb_calls"] == len(calls)
+
+
+def test_bearer_who_am_i_is_one_round_trip(client, store, warm):
+    auth = bearer_token(client)
+    calls = count_calls(store)
+
+    assert client.get("/api/user", headers=auth).status_code == 200
+
+    assert calls == ["before-call.dynamodb.BatchGetItem"]
+
+
+# -- No secret in any log line, over every route --------------------------------------------
+
+
+def test_no_log_line_holds_a_secret_on_any_route(client, log_lines):
+    token = bearer_token(client)["Authorization"][7:]
+    alice = new_user(password="Alice's own secret 1")
+    auth = {"Authorization": f"Bearer {token}"}
+    calls = [
+        ("GET", "/api/users", {}),
+        ("POST", "/api/users", {"json": alice}),
+        ("GET", "/api/user?username=alice&password=Alice's own secret 1", {}),
+        ("GET", "/api/user?username=alice&password=a wrong guess 99", {}),
+        ("GET", "/api/user", {"headers": auth}),
+        ("GET", "/api/users/alice", {"headers": JOHN}),
+        ("PATCH", "/api/users/alice", {"json": {"password": "Next secret 22"}, "headers": auth}),
+        ("GET", "/api/users/alice/sessions", {"headers": auth}),
+        ("GET", "/api/sessions/current", {"headers": auth}),
+        ("DELETE", "/api/users/johndoe/sessions", {"headers": auth}),
+        ("DELETE", "/api/users/alice", {"headers": JOHN}),
+        ("GET", "/api/health/live", {}),
+        ("GET", "/api/health/ready", {}),
+        ("GET", "/api/openapi.json", {}),
+        ("DELETE", "/api/sessions/current", {"headers": auth}),
+    ]
+    for method, url, kwargs in calls:
+        client.open(url, method=method, **kwargs)
+
+    text = json.dumps(log_lines())
+    secrets = [token, "JohnPass123", "Alice's own secret 1", "a wrong guess 99", "Next secret 22"]
+    for secret in [*secrets, "$2b$", "password_hash", "token_hash"]:
+        assert secret not in text
+    assert hashlib.sha256(token.encode()).hexdigest() not in text
+    assert len(access_lines(log_lines())) == len(calls) + 1
