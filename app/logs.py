@@ -13,6 +13,7 @@ from apiflask import APIFlask
 from flask import Response, g, has_request_context, request
 
 from app.helpers.dynamo import DynamoInterface
+from app.models import iso
 
 access_log = logging.getLogger("app.access")
 
@@ -45,7 +46,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:  # noqa: D102
         entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": iso(record.created),
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", "-"),

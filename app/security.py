@@ -21,7 +21,7 @@ RATE_LIMITED = {
     "users.check_credentials": ("RATELIMIT_LOGIN", "login"),
     "users.register": ("RATELIMIT_REGISTER", "register"),
 }
-EXPOSED_HEADERS = ["Location", "Link", "Retry-After", "WWW-Authenticate"]
+EXPOSED_HEADERS = ["Location", "Link", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
 
 
 def init_app(app: APIFlask) -> None:
