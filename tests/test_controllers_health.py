@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 from app import create_app
+from tests.conftest import free_port
 from tests.faults import error_response
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1_800_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_live_answers_without_dynamodb(settings):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://127.0.0.1:{port}"
+    settings["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://127.0.0.1:{free_port()}"
     client = create_app(settings).test_client()
 
     assert client.get("/api/health/live").json == {"status": "live"}
@@ -39,9 +27,7 @@ def test_ready_when_dynamodb_answers_and_creates_tables(client, store):
     assert store.table_name("users") in store.client.list_tables()["TableNames"]
 
 
-def test_ready_asks_dynamodb_at_most_every_few_seconds(app, client, store):
-    clock = Clock()
-    app.extensions["clock"] = clock
+def test_ready_asks_dynamodb_at_most_every_few_seconds(client, store, clock):
     client.get("/api/health/ready")
     calls = []
     store.add_hook("before-call.dynamodb", lambda **kw: calls.append(1))
@@ -52,9 +38,7 @@ def test_ready_asks_dynamodb_at_most_every_few_seconds(app, client, store):
     assert calls == [1]  # once, when the 5 s cache ran out
 
 
-def test_ready_turns_503_when_dynamodb_fails_and_200_when_back(app, client, store, no_backoff):
-    clock = Clock()
-    app.extensions["clock"] = clock
+def test_ready_turns_503_when_dynamodb_fails_and_200_when_back(client, store, clock, no_backoff):
     assert client.get("/api/health/ready").status_code == 200
     broken = []
 

@@ -14,26 +14,6 @@ TTL = 12 * 3600
 IDLE = 30 * 60
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(app):
-    fake = Clock()
-    app.extensions["clock"] = fake
-    return fake
-
-
 def login(client, username="johndoe", password="JohnPass123"):
     response = client.post("/api/sessions", json={"username": username, "password": password})
     assert response.status_code == 201, response.json

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from decimal import Decimal
 
@@ -18,6 +17,7 @@ from app.helpers.dynamo import (
     TransactionCanceled,
     Write,
 )
+from tests.conftest import free_port
 from tests.faults import answer, inject_sends, record_calls
 
 THINGS = TableSpec("things", hash_key="id")
@@ -344,10 +344,7 @@ def test_get_translates_dynamodb_error_code(dynamo, code, http_status, error, st
 
 
 def test_get_raises_service_unavailable_quickly_when_endpoint_unreachable(make_store, settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    store = make_store(AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{port}")
+    store = make_store(AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{free_port()}")
     sends = []
     store.client.meta.events.register("before-send.dynamodb", lambda **kwargs: sends.append(1))
 

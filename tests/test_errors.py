@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import pytest
 
 from app import create_app
-from tests.conftest import JANE, new_user
+from tests.conftest import JANE, free_port, new_user
 from tests.faults import answer, inject_sends
 
 
@@ -69,7 +68,7 @@ def test_wrong_method_is_405_with_allow(client):
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
 
 
-@pytest.mark.parametrize("path", ["/", "/api", "/api/nothing-here", "/api/users/a/b"])
+@pytest.mark.parametrize("path", ["/nothing", "/api", "/api/nothing-here", "/api/users/a/b"])
 def test_unknown_url_is_404_problem(client, path):
     assert_problem(client.get(path), 404)
 
@@ -116,10 +115,7 @@ def test_throttled_once_then_served(client, store, no_backoff):
 
 
 def test_unreachable_dynamodb_is_503_within_5_seconds(settings):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://127.0.0.1:{port}"
+    settings["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://127.0.0.1:{free_port()}"
     client = create_app(settings).test_client()
 
     calls = [

@@ -132,10 +132,22 @@ def test_update_email_moves_claim_in_one_transaction(store, passwords):
     assert users.get_user(store, username="alice").email == "new@example.com"
 
 
-def test_update_email_loses_race_when_email_changed_meanwhile(store, passwords, monkeypatch):
+def test_update_email_loses_race_when_email_changed_meanwhile(store, passwords):
     alice = create(store, passwords)
-    stale = alice.model_copy(update={"email": "stale@example.com"})
-    monkeypatch.setattr(users, "get_user", lambda store, username: stale)
+    raced = []
+
+    def concurrent_writer(**kwargs):
+        # Another request changes Alice's email between our read and our transaction.
+        if not raced:
+            raced.append(True)
+            store.client.update_item(
+                TableName=store.table_name(users.USERS),
+                Key={"username": {"S": "alice"}},
+                UpdateExpression="SET email = :e",
+                ExpressionAttributeValues={":e": {"S": "elsewhere@example.com"}},
+            )
+
+    store.add_hook("before-call.dynamodb.TransactWriteItems", concurrent_writer)
 
     with pytest.raises(Conflict):
         users.update_user(
