@@ -10,7 +10,7 @@ from apiflask import APIFlask
 
 from app import errors, logs, openapi, security
 from app.config import Config, config_from_env, settings_of, validate
-from app.controllers import docs, health, sessions, users
+from app.controllers import docs, health, pages, sessions, users
 from app.helpers import lockout
 from app.helpers import sessions as session_service
 from app.helpers import users as user_service
@@ -66,5 +66,6 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     app.register_blueprint(users.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
     security.init_app(app)
     return app

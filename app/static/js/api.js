@@ -1,0 +1,130 @@
+// The API client: fetch, problem details as errors, and the session token.
+//
+// The token lives in sessionStorage only: never in a cookie (so no CSRF, and it is not
+// sent anywhere by itself) and never in a URL. It ends with the tab.
+
+const TOKEN_KEY = "users-dashboard.token";
+
+export function getToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null; // storage disabled: every request is anonymous
+  }
+}
+
+export function setToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function clearToken() {
+  try {
+    sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // nothing stored
+  }
+}
+
+/** A failed request, from an RFC 9457 problem (application/problem+json) where there is one. */
+export class ApiError extends Error {
+  constructor(status, problem = {}, retryAfter = null) {
+    const detail = typeof problem.detail === "string" ? problem.detail : "";
+    const title = typeof problem.title === "string" ? problem.title : "";
+    super(detail || title || `The request failed (HTTP ${status}).`);
+    this.name = "ApiError";
+    this.status = status;
+    this.title = title;
+    this.detail = detail;
+    // [{field, detail}, ...] for a 422.
+    this.errors = Array.isArray(problem.errors) ? problem.errors : [];
+    // Seconds to wait, from Retry-After (429, 503), or null.
+    this.retryAfter = parseRetryAfter(retryAfter);
+  }
+}
+
+function parseRetryAfter(value) {
+  if (!value) return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds);
+  const date = Date.parse(value); // the HTTP-date form
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+let unauthorizedHandler = () => {};
+
+/** Called when a request made with the token gets 401: the session has ended. */
+export function onUnauthorized(handler) {
+  unauthorizedHandler = handler;
+}
+
+/**
+ * One API call. Resolves to {status, data, headers}; rejects with an ApiError.
+ * `auth: false` sends no token (logging in, registering).
+ */
+export async function request(method, path, { body, auth = true } = {}) {
+  const headers = { Accept: "application/json, application/problem+json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const token = auth ? getToken() : null;
+  if (token) headers.Authorization = `Bearer ${token}`;
+
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, {
+      title: "Network error",
+      detail: "The server cannot be reached. Check your connection and try again.",
+    });
+  }
+
+  const data = await readJson(response);
+  if (!response.ok) {
+    if (response.status === 401 && token) unauthorizedHandler();
+    throw new ApiError(response.status, data ?? {}, response.headers.get("Retry-After"));
+  }
+  return { status: response.status, data, headers: response.headers };
+}
+
+async function readJson(response) {
+  const type = response.headers.get("Content-Type") || "";
+  if (response.status === 204 || !type.includes("json")) return null;
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+/** The path of the next page from a Link header (`<...>; rel="next"`), or null. */
+export function nextLink(headers) {
+  const link = headers.get("Link") || "";
+  for (const part of link.split(",")) {
+    const match = part.match(/<([^>]*)>\s*;\s*rel="?next"?/i);
+    // Only ever follow a path of this API on this origin.
+    if (match && match[1].startsWith("/api/users?")) return match[1];
+  }
+  return null;
+}
+
+const userPath = (username) => `/api/users/${encodeURIComponent(username)}`;
+
+export const api = {
+  login: (username, password) =>
+    request("POST", "/api/sessions", { body: { username, password }, auth: false }),
+  logout: () => request("DELETE", "/api/sessions/current"),
+  me: () => request("GET", "/api/user"),
+  listUsers: (path) => request("GET", path),
+  firstPage: (limit) => `/api/users?limit=${encodeURIComponent(limit)}`,
+  register: (fields) => request("POST", "/api/users", { body: fields, auth: false }),
+  getUser: (username) => request("GET", userPath(username)),
+  updateUser: (username, changes) => request("PATCH", userPath(username), { body: changes }),
+  deleteUser: (username) => request("DELETE", userPath(username)),
+  listSessions: (username) => request("GET", `${userPath(username)}/sessions`),
+  revokeSessions: (username) => request("DELETE", `${userPath(username)}/sessions`),
+};

@@ -1,0 +1,720 @@
+"""The dashboard at / in a real browser: headless Chromium driven by Selenium.
+
+One server (run.py, as `make run` starts it: embedded DynamoDB, a free port) and one
+browser serve the whole module. The embedded DynamoDB keeps its data across the tests, so
+each test makes its own users (unique names) and none depends on another's; only the
+first two read the starting state (the two demo users, then a third).
+
+Needs the distribution's Chromium and its driver (`apt-get install chromium
+chromium-driver`); without them the module is skipped with that hint. `.ci/run` installs
+them, so CI always runs these tests. Screenshots go to BROWSER_SCREENSHOTS (a directory)
+when it is set, else to pytest's temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import (
+        NoAlertPresentException,
+        StaleElementReferenceException,
+    )
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.remote.webelement import WebElement
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:  # pragma: no cover - depends on the machine
+    webdriver = None
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+INSTALL_HINT = (
+    "install them with `sudo apt-get install chromium chromium-driver` (Debian, Ubuntu), "
+    "or point CHROMIUM_BINARY and CHROMEDRIVER at a Chromium and its matching chromedriver"
+)
+
+if webdriver is None:
+    pytest.skip(
+        "browser tests need Selenium: .venv/bin/pip install -r requirements-dev.txt",
+        allow_module_level=True,
+    )
+if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
+    pytest.skip(
+        f"browser tests need Chromium ({CHROMIUM}) and chromedriver ({CHROMEDRIVER}): "
+        + INSTALL_HINT,
+        allow_module_level=True,
+    )
+
+WAIT_SECONDS = 10
+DESKTOP = {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False}
+PHONE = {"width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": True}
+HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+# The API answers these on purpose in the scenarios; Chromium logs each as a failed load.
+EXPECTED_API_ERROR = re.compile(
+    r"/api/\S* - Failed to load resource: the server responded with a status of "
+    r"(401|403|404|409|422|429) "
+)
+
+
+# --- the server and the browser -------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(
+    base: str, method: str, path: str, body: dict | None = None, token: str | None = None
+) -> tuple[int, Any]:
+    """One API request from the test itself (setting up, checking); (status, JSON body)."""
+    headers = {"Accept": "application/json"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT_SECONDS) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """run.py in a subprocess, as `make run` starts it; its base URL."""
+    port = _free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"APP_ENV", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"}
+    }
+    env.update(
+        HOST="127.0.0.1",
+        PORT=str(port),
+        PYTHONUNBUFFERED="1",
+        # Many logins and registrations from one address in a few seconds.
+        RATELIMIT_LOGIN="1000 per minute",
+        RATELIMIT_REGISTER="1000 per minute",
+        # The testing cost: the page's behaviour does not depend on it, the run time does.
+        BCRYPT_ROUNDS="4",
+    )
+    log_path = tmp_path_factory.mktemp("server") / "run.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py")],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(base, process, log_path)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
+            process.kill()
+            process.wait()
+
+
+def _wait_until_serving(base: str, process: subprocess.Popen, log_path: Path) -> None:
+    # The first /api/users creates the tables and seeds the demo users.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"run.py exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if call(base, "GET", "/api/users")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)  # polling a process that is starting; nothing to wait on instead
+    pytest.fail(f"run.py did not serve within 60 s:\n{log_path.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    """Headless Chromium from the distribution, with its console log kept."""
+    # Selenium logs every WebDriver command (typed passwords included) at DEBUG.
+    quiet = {name: logging.getLogger(name) for name in ("selenium", "urllib3")}
+    levels = {name: logger.level for name, logger in quiet.items()}
+    for logger in quiet.values():
+        logger.setLevel(logging.WARNING)
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = Options()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # as root, in a container
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        # No calls home: this machine's network refuses them, and tests need no noise.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,800",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", DESKTOP)
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        for name, logger in quiet.items():
+            logger.setLevel(levels[name])
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: BROWSER_SCREENSHOTS, or a temporary directory."""
+    target = os.environ.get("BROWSER_SCREENSHOTS")
+    path = Path(target) if target else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class Dashboard:
+    """The page, as a person uses it: forms, links, buttons, and what they read."""
+
+    def __init__(self, driver: Any, base: str) -> None:
+        self.driver = driver
+        self.base = base
+        self.wait = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.05)
+
+    # finding and reading
+    def find(self, css: str) -> WebElement:
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def find_all(self, css: str) -> list[WebElement]:
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def text(self, css: str) -> str:
+        return self.find(css).text
+
+    def wait_for_text(self, css: str, text: str) -> None:
+        self.wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+
+    def wait_for_view(self, heading: str) -> None:
+        self.wait_for_text("#view h1", heading)
+
+    def visible(self, css: str) -> WebElement:
+        return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def token(self) -> str | None:
+        return self.driver.execute_script("return sessionStorage.getItem('users-dashboard.token');")
+
+    def active(self) -> WebElement:
+        return self.driver.switch_to.active_element
+
+    # acting
+    def open(self, query: str = "", *, heading: str = "Sign in") -> None:
+        self.driver.get(f"{self.base}/{query}")
+        self.wait_for_view(heading)
+
+    def go(self, route: str) -> None:
+        """Follow an in-page link, as a bookmark or the address bar would."""
+        self.driver.execute_script("location.hash = arguments[0];", route)
+
+    def fill(self, css: str, value: str) -> None:
+        field = self.find(css)
+        field.clear()
+        field.send_keys(value)
+
+    def submit(self, form: str) -> None:
+        """Press the form's submit button and wait until its request has been answered."""
+        element = self.find(form)
+        element.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        self.wait.until(lambda _: _settled(element))
+
+    def click(self, css: str) -> None:
+        self.find(css).click()
+
+    def sign_in(self, username: str, password: str) -> None:
+        self.fill("#signin-username", username)
+        self.fill("#signin-password", password)
+        self.submit("#signin-form")
+
+    def sign_in_as(self, username: str, password: str) -> None:
+        self.sign_in(username, password)
+        self.wait_for_view("Users")
+
+    def usernames(self) -> list[str]:
+        self.wait.until(lambda _: self.find(".table-wrap").get_attribute("aria-busy") is None)
+        return [
+            row.get_attribute("data-username")
+            for row in self.find_all("#users-table tr[data-username]")
+        ]
+
+    def set_viewport(self, metrics: dict) -> None:
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+    def no_horizontal_scroll(self) -> bool:
+        """Whether the page, and each table in it, fits the width of the screen."""
+        return self.driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth"
+            " && [...document.querySelectorAll('.table-wrap')]"
+            ".every((table) => table.scrollWidth <= table.clientWidth);"
+        )
+
+    def console_errors(self) -> list[dict]:
+        """Console errors since the last call, but the API's deliberate 4xx answers."""
+        return [
+            entry
+            for entry in self.driver.get_log("browser")
+            if entry["level"] == "SEVERE"
+            and not (
+                entry.get("source") == "network" and EXPECTED_API_ERROR.search(entry["message"])
+            )
+        ]
+
+    def assert_no_dialog(self) -> None:
+        with pytest.raises(NoAlertPresentException):
+            self.driver.switch_to.alert  # noqa: B018 - raises when no dialog is open
+
+
+def _settled(form: WebElement) -> bool:
+    """Whether a form's submission is over: the form is idle, or gone with its view."""
+    try:
+        return form.get_attribute("aria-busy") is None
+    except StaleElementReferenceException:
+        return True
+
+
+@pytest.fixture
+def page(driver: Any, server: str) -> Iterator[Dashboard]:
+    """A fresh tab state: signed out (no token in sessionStorage), console log drained."""
+    dashboard = Dashboard(driver, server)
+    driver.get(f"{server}/")
+    driver.execute_script("sessionStorage.clear();")
+    driver.get("about:blank")  # so that the test's first address loads the page afresh
+    driver.get_log("browser")
+    yield dashboard
+    dashboard.set_viewport(DESKTOP)
+
+
+def new_username(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def register_user(base: str, username: str, password: str, **fields: str) -> dict:
+    """A user made through the API, to start a scenario from."""
+    body = {
+        "username": username,
+        "email": f"{username}@example.com",
+        "password": password,
+        "first_name": "Test",
+        "last_name": "User",
+        **fields,
+    }
+    status, user = call(base, "POST", "/api/users", body)
+    assert status == 201, user
+    return user
+
+
+def login_token(base: str, username: str, password: str) -> str:
+    status, body = call(base, "POST", "/api/sessions", {"username": username, "password": password})
+    assert status == 201, body
+    return body["token"]
+
+
+# --- the scenarios ---------------------------------------------------------------------
+
+
+def test_john_signs_in_and_sees_the_welcome_and_the_users(page: Dashboard, screenshots: Path):
+    page.open()
+    assert page.token() is None
+
+    page.sign_in_as("johndoe", "JohnPass123")
+
+    assert page.text("#welcome") == "Welcome, John Doe"
+    assert page.text("#welcome-type") == "admin_user"
+    assert "janedoe" in page.usernames()
+    assert page.active() == page.find("#users-title"), "focus moves to the new view"
+    # The token is in sessionStorage only: not in a cookie, not in the URL.
+    token = page.token()
+    assert token
+    assert page.driver.get_cookies() == []
+    assert token not in page.driver.current_url
+    page.wait_for_text("#users-caption", "on this page")
+    page.driver.save_screenshot(str(screenshots / "dashboard.png"))
+    assert page.console_errors() == []
+
+
+@pytest.fixture(scope="module")
+def hostile_user(server: str) -> dict:
+    """A third user, whose first name is markup."""
+    return register_user(
+        server,
+        new_username("mallory"),
+        "hostile but long enough",
+        first_name=HOSTILE_NAME,
+        last_name="Tester",
+    )
+
+
+def test_next_page_follows_the_link_header(page: Dashboard, hostile_user: dict):
+    status, everyone = call(page.base, "GET", "/api/users?limit=100")
+    assert status == 200
+    everyone = {user["username"] for user in everyone}
+    assert len(everyone) >= 3  # the demo users and the hostile one: two pages at least
+    pages = math.ceil(len(everyone) / 2)
+
+    page.open("?page_size=2")
+    page.sign_in_as("johndoe", "JohnPass123")
+    assert Select(page.find("#page-size")).first_selected_option.text == "2"
+
+    seen: list[str] = []
+    for number in range(1, pages + 1):
+        names = page.usernames()
+        expected = 2 if number < pages else len(everyone) - 2 * (pages - 1)
+        assert len(names) == expected
+        page.wait_for_text("#users-caption", f"Page {number} · {expected} user")
+        seen += names
+        next_button = page.find("#next-page")
+        if number < pages:
+            assert next_button.is_enabled()
+            next_button.click()
+            page.wait_for_text("#users-caption", f"Page {number + 1} ·")
+    assert not page.find("#next-page").is_enabled()
+    assert sorted(seen) == sorted(everyone)
+    # Back to the first page, then to the start again from a new page size.
+    page.click("#prev-page")
+    page.wait_for_text("#users-caption", f"Page {pages - 1} · 2 users")
+    Select(page.find("#page-size")).select_by_visible_text("10")
+    page.wait_for_text("#users-caption", f"Page 1 · {len(everyone)} users")
+    assert "page_size=10" in page.driver.current_url
+    assert page.console_errors() == []
+
+
+def test_a_hostile_first_name_is_shown_as_text(page: Dashboard, hostile_user: dict):
+    username = hostile_user["username"]
+    page.open()
+    page.sign_in_as("johndoe", "JohnPass123")
+    row = page.find(f'#users-table tr[data-username="{username}"]')
+    assert f"{HOSTILE_NAME} Tester" in row.text
+
+    row.click()  # the row opens the profile
+    page.wait_for_view(f"{HOSTILE_NAME} Tester")
+    assert HOSTILE_NAME in page.text("#profile-details")
+    assert page.find_all("img[src='x'], #view img") == []
+    page.assert_no_dialog()
+
+    # And in the header, when they sign in themselves.
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    page.sign_in_as(username, "hostile but long enough")
+    assert page.text("#welcome") == f"Welcome, {HOSTILE_NAME} Tester"
+    assert page.find_all("#account-summary img") == []
+    page.assert_no_dialog()
+    assert page.console_errors() == []
+
+
+def test_a_wrong_password_shows_the_problem_detail(page: Dashboard):
+    page.open()
+    page.sign_in("johndoe", "not-his-password")
+
+    error = page.visible("#signin-form [data-form-error]")
+    assert error.text == "Valid credentials are required."
+    assert error.get_attribute("role") == "alert"
+    assert page.find("#signin-password").get_attribute("value") == ""
+    assert page.active() == page.find("#signin-password")
+    assert page.token() is None
+    page.assert_no_dialog()  # a bearer-only challenge: no browser password dialog
+    assert page.console_errors() == []
+
+
+def test_a_locked_account_says_when_to_try_again(page: Dashboard):
+    username = new_username("locked")
+    wrong = {"username": username, "password": "wrong"}
+    for _ in range(5):  # the 5th consecutive failure locks the account for a second
+        assert call(page.base, "POST", "/api/sessions", wrong)[0] == 401
+    page.open()
+    message = ""
+    # Each failure that lands after the lock has ended doubles it, so this converges.
+    for _ in range(4):
+        page.sign_in(username, "still-wrong")
+        message = page.visible("#signin-form [data-form-error]").text
+        if "Too many" in message:
+            break
+    assert message.startswith("Too many failed logins for this account; try again later.")
+    assert re.search(r"You can try again in \d+ seconds? \(at .+\)\.$", message), message
+    assert page.console_errors() == []
+
+
+def test_register_edit_revoke_and_sign_out(page: Dashboard):
+    username = new_username("ada")
+    page.open()
+    page.click("a[href='#/register']")
+    page.wait_for_view("Register")
+    page.fill("#register-username", username)
+    page.fill("#register-email", f"{username}@example.com")
+    page.fill("#register-first-name", "Ada")
+    page.fill("#register-last-name", "Lovelace")
+    page.fill("#register-password", "short")
+    page.submit("#register-form")
+
+    # The password's error, from the 422's `errors`, beside the password field.
+    error = page.visible("#register-password-error")
+    assert "at least 8 characters" in error.text
+    password = page.find("#register-password")
+    assert password.get_attribute("aria-invalid") == "true"
+    assert "register-password-error" in password.get_attribute("aria-describedby")
+    assert page.active() == password
+    assert page.find_all("#register-username-error:not([hidden])") == []
+
+    page.fill("#register-password", "analytical engine 1843")
+    page.submit("#register-form")
+    page.wait_for_view("Sign in")
+    assert "created" in page.text("#flash")
+    assert page.find("#signin-username").get_attribute("value") == username
+
+    page.fill("#signin-password", "analytical engine 1843")
+    page.submit("#signin-form")
+    page.wait_for_view("Users")
+    assert page.text("#welcome") == "Welcome, Ada Lovelace"
+    assert page.text("#welcome-type") == "standard_user"
+
+    # A standard user has no admin tools on someone else's profile.
+    page.go("#/users/janedoe")
+    page.wait_for_view("Jane Doe")
+    assert not page.find("#admin-tools").is_displayed()
+
+    page.click("a[data-nav='account']")
+    page.wait_for_view("My account")
+    page.fill("#account-first-name", "Augusta")
+    page.submit("#profile-form")
+    page.wait_for_text("#welcome-name", "Augusta Lovelace")
+    assert "saved" in page.text("#flash")
+
+    page.wait_for_text("#sessions-caption", "1 session")
+    assert "This browser" in page.text("#sessions-table tbody")
+    old_token = page.token()
+    page.click("#revoke-sessions")
+    page.wait_for_view("Sign in")
+    assert "signed out everywhere" in page.text("#flash")
+    assert page.token() is None
+    assert call(page.base, "GET", "/api/user", token=old_token)[0] == 401
+
+    page.sign_in_as(username, "analytical engine 1843")
+    assert page.text("#welcome-name") == "Augusta Lovelace"
+    token = page.token()
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    assert page.text("#flash") == "You have signed out."
+    assert not page.find("#main-nav").is_displayed()
+    assert page.token() is None
+    assert call(page.base, "GET", "/api/user", token=token)[0] == 401
+    assert page.console_errors() == []
+
+
+def test_a_taken_username_is_explained_beside_the_field(page: Dashboard):
+    page.open()
+    page.go("#/register")
+    page.wait_for_view("Register")
+    page.fill("#register-username", "janedoe")
+    page.fill("#register-email", f"{new_username('jane')}@example.com")
+    page.fill("#register-first-name", "Jane")
+    page.fill("#register-last-name", "Again")
+    page.fill("#register-password", "a perfectly fine password")
+    page.submit("#register-form")
+
+    error = page.visible("#register-username-error")
+    assert error.text == "That username is taken; choose another."
+    assert "already taken" in page.text("#register-form [data-form-error]")
+    assert page.active() == page.find("#register-username")
+    assert page.console_errors() == []
+
+
+def test_change_password(page: Dashboard):
+    username = new_username("pat")
+    register_user(page.base, username, "first secret phrase")
+    page.open()
+    page.sign_in_as(username, "first secret phrase")
+    page.click("a[data-nav='account']")
+    page.wait_for_view("My account")
+
+    page.fill("#account-current-password", "not the password")
+    page.fill("#account-new-password", "second secret phrase")
+    page.submit("#password-form")
+    assert page.visible("#account-current-password-error").text == "is not the current password"
+
+    page.fill("#account-current-password", "first secret phrase")
+    page.fill("#account-new-password", "second secret phrase")
+    page.submit("#password-form")
+    page.wait_for_text("#flash", "Your password has been changed")
+    assert page.find("#account-new-password").get_attribute("value") == ""
+
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    page.sign_in_as(username, "second secret phrase")
+    assert page.console_errors() == []
+
+
+def test_an_admin_changes_an_account_type_and_deletes_a_user(page: Dashboard):
+    username = new_username("bob")
+    register_user(page.base, username, "builder of things", first_name="Bob")
+    page.open()
+    page.sign_in_as("johndoe", "JohnPass123")
+    page.go(f"#/users/{username}")
+    page.wait_for_view("Bob User")
+    page.wait_for_text("#profile-details", f"{username}@example.com")  # an admin's full view
+
+    Select(page.find("#account-type")).select_by_value("admin_user")
+    page.submit("#account-type-form")
+    page.wait_for_text("#flash", f"{username} is now admin_user.")
+    assert "admin_user" in page.text("#profile-details")
+    assert call(page.base, "GET", f"/api/users/{username}")[1]["account_type"] == "admin_user"
+
+    # Deleting asks first; Cancel keeps the user.
+    page.click("#delete-user")
+    dialog = page.visible("#confirm-dialog")
+    assert page.active().text == "Cancel"
+    assert username in dialog.text
+    page.click("#confirm-dialog [data-dialog-cancel]")
+    page.wait.until(EC.invisibility_of_element_located((By.ID, "confirm-dialog")))
+    assert call(page.base, "GET", f"/api/users/{username}")[0] == 200
+
+    page.click("#delete-user")
+    page.visible("#confirm-dialog")
+    page.click("#confirm-dialog [data-dialog-confirm]")
+    page.wait_for_view("Users")
+    assert "was deleted" in page.text("#flash")
+    assert call(page.base, "GET", f"/api/users/{username}")[0] == 404
+    assert username not in page.usernames()
+    assert page.console_errors() == []
+
+
+def test_delete_my_account(page: Dashboard):
+    username = new_username("dora")
+    register_user(page.base, username, "leaving for good")
+    page.open()
+    page.sign_in_as(username, "leaving for good")
+    page.click("a[data-nav='account']")
+    page.wait_for_view("My account")
+
+    page.click("#delete-account")
+    page.visible("#confirm-dialog")
+    page.click("#confirm-dialog [data-dialog-confirm]")
+    page.wait_for_view("Sign in")
+    assert "has been deleted" in page.text("#flash")
+    assert page.token() is None
+    assert call(page.base, "GET", f"/api/users/{username}")[0] == 404
+    assert page.console_errors() == []
+
+
+def test_a_reload_keeps_the_session_and_a_revoked_one_returns_to_sign_in(page: Dashboard):
+    username = new_username("rita")
+    register_user(page.base, username, "reload and revoke", first_name="Rita")
+    page.open()
+    page.sign_in_as(username, "reload and revoke")
+
+    page.driver.refresh()
+    page.wait_for_view("Users")
+    assert page.text("#welcome-name") == "Rita User"
+
+    # Signed out everywhere from elsewhere: the next request here finds out.
+    other = login_token(page.base, username, "reload and revoke")
+    assert call(page.base, "DELETE", f"/api/users/{username}/sessions", token=other)[0] == 204
+    page.click("a[data-nav='account']")
+    page.wait_for_view("Sign in")
+    assert "Your session has ended" in page.text("#flash")
+    assert page.token() is None
+    assert page.console_errors() == []
+
+
+def test_keyboard_only(page: Dashboard):
+    page.open()
+    keys = ActionChains(page.driver)
+    for _ in range(5):
+        if page.active().get_attribute("id") == "signin-username":
+            break
+        keys.send_keys(Keys.TAB).perform()
+    assert page.active().get_attribute("id") == "signin-username"
+    keys.send_keys("johndoe", Keys.TAB, "JohnPass123", Keys.ENTER).perform()
+    page.wait_for_view("Users")
+    assert page.active() == page.find("#users-title")
+
+    for _ in range(10):
+        keys.send_keys(Keys.TAB).perform()
+        if page.active().text == "janedoe":
+            break
+    assert page.active().tag_name == "a"
+    keys.send_keys(Keys.ENTER).perform()
+    page.wait_for_view("Jane Doe")
+    assert page.active() == page.find("#profile-title")
+    assert page.console_errors() == []
+
+
+def test_it_reads_on_a_phone(page: Dashboard, screenshots: Path):
+    page.set_viewport(PHONE)
+    page.open()
+    assert page.no_horizontal_scroll()
+    page.sign_in_as("johndoe", "JohnPass123")
+    page.wait_for_text("#users-caption", "on this page")
+    assert page.no_horizontal_scroll()
+    page.driver.save_screenshot(str(screenshots / "dashboard-phone.png"))
+    page.click("a[data-nav='account']")
+    page.wait_for_view("My account")
+    page.wait_for_text("#sessions-caption", "session")
+    assert page.no_horizontal_scroll()
+    page.go("#/users/janedoe")
+    page.wait_for_view("Jane Doe")
+    assert page.no_horizontal_scroll()
+    assert page.console_errors() == []
+
+
+def test_odd_addresses_land_on_a_view(page: Dashboard):
+    page.driver.get(f"{page.base}/#main")  # the skip link's anchor, opened as an address
+    page.wait_for_view("Sign in")
+    page.go("#/account")  # signed out: the sign-in form instead
+    page.wait.until(lambda _: page.driver.current_url.endswith("#/signin"))
+    page.sign_in_as("janedoe", "JanePass123")
+
+    page.go("#/users/%E0")  # not even valid percent-encoding
+    page.wait_for_view("No such user")
+    assert "There is no user" in page.text("#flash")
+    page.go("#/nowhere")
+    page.wait_for_view("Users")
+    page.go("#/register")  # signed in: no registration form
+    page.wait.until(lambda _: page.driver.current_url.endswith("#/users"))
+    assert page.console_errors() == []
