@@ -11,16 +11,14 @@ from flask_cors import CORS
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
-from app.controllers.common import has_bearer_token, require_json_body
+from app.controllers.common import require_json_body
 from app.errors import problem
 
-# Login and registration routes, and the setting that limits each per client address.
-# The login routes share one budget, so an attacker cannot spread guesses across them.
-RATE_LIMITED = {
-    "sessions.login": ("RATELIMIT_LOGIN", "login"),
-    "users.check_credentials": ("RATELIMIT_LOGIN", "login"),
-    "users.register": ("RATELIMIT_REGISTER", "register"),
-}
+# Every password check from one client address spends one shared login budget: the login
+# routes always, any other route when it carries HTTP Basic credentials or a password in the
+# query string. Registration has a budget of its own.
+LOGIN_ROUTES = ("sessions.login",)
+REGISTER_ROUTE = "users.register"
 EXPOSED_HEADERS = ["Location", "Link", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
 
 
@@ -49,9 +47,12 @@ def _init_hooks(app: APIFlask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         if response.status_code == 204:
             response.headers.pop("Content-Type", None)
-        if request.path.startswith("/api/") and not request.path.startswith("/api/docs"):
-            # User data and tokens must not sit in a shared or browser cache.
-            response.headers["Cache-Control"] = "no-store"
+        if request.path.startswith("/api/"):
+            # The CORS headers depend on the Origin: a cache must keep them apart.
+            response.vary.add("Origin")
+            if not request.path.startswith("/api/docs"):
+                # User data and tokens must not sit in a shared or browser cache.
+                response.headers["Cache-Control"] = "no-store"
         return response
 
 
@@ -59,14 +60,16 @@ def _init_rate_limits(app: APIFlask) -> None:
     # One Limiter per app, so each app (and each test) counts on its own storage.
     limiter = Limiter(get_remote_address, app=app)
     app.extensions["limiter"] = limiter
-    for endpoint, (setting, scope) in RATE_LIMITED.items():
-        limit = limiter.shared_limit(
-            app.config[setting],
-            scope=scope,
-            # A signed-in client asking "who am I" is not guessing passwords.
-            exempt_when=has_bearer_token,
-        )
-        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+    login = limiter.shared_limit(
+        app.config["RATELIMIT_LOGIN"], scope="login", exempt_when=_checks_no_password
+    )
+    register = limiter.limit(app.config["RATELIMIT_REGISTER"])
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint.startswith(("users.", "sessions.")):
+            view = login(view)
+        if endpoint == REGISTER_ROUTE:
+            view = register(view)
+        app.view_functions[endpoint] = view
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(error: RateLimitExceeded) -> Response:
@@ -78,3 +81,15 @@ def _init_rate_limits(app: APIFlask) -> None:
             f"Too many requests from this address ({error.description}); try again later.",
             headers={"Retry-After": str(retry_after)},
         )
+
+
+def _checks_no_password() -> bool:
+    """Whether the request leaves the login budget alone: it checks no password.
+
+    A signed-in client (a bearer token, e.g. asking "who am I") is not guessing passwords.
+    """
+    if request.endpoint in LOGIN_ROUTES:
+        return False
+    credentials = request.authorization
+    sends_basic = credentials is not None and credentials.type == "basic"
+    return not sends_basic and "password" not in request.args

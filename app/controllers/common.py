@@ -75,12 +75,6 @@ def require_session() -> SessionItem:
     return session
 
 
-def has_bearer_token() -> bool:
-    """Whether the request carries a bearer token (a signed-in client, not a login)."""
-    credentials = request.authorization
-    return credentials is not None and credentials.type == "bearer"
-
-
 def require_json_body() -> None:
     """Before a route that reads a JSON body: 415 for another type, 400/413 for a bad body."""
     view = current_app.view_functions.get(request.endpoint or "")

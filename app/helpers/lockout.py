@@ -31,7 +31,10 @@ def check(record: Item | None, *, now: float) -> int:
     if record is None:
         return 0
     failures = int(record["failures"])
-    remaining = float(record["last_failure_at"]) + wait_seconds(failures) - now
+    wait = wait_seconds(failures)
+    # Capped at `wait`: another instance's clock may run ahead of ours (or a concurrent
+    # request wrote a later time), and that must neither lock early nor lock longer.
+    remaining = min(wait, float(record["last_failure_at"]) + wait - now)
     if remaining > 0:
         raise TooManyRequests(
             "Too many failed logins for this account; try again later.",

@@ -1,0 +1,430 @@
+"""Per-account lockout: doubling waits, reset, every login route, unknown users, one counter."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app import create_app
+from app.errors import TooManyRequests
+from app.helpers import lockout
+from tests.conftest import LeakCheckingClient, basic, new_user
+
+START = 1_800_000_000.0
+JANE_PASSWORD = "JanePass123"
+WRONG = "not-the-password"
+LOCKED_DETAIL = "Too many failed logins for this account; try again later."
+
+
+class Clock:
+    """A clock the test moves by hand (epoch seconds), as `app.extensions["clock"]`."""
+
+    def __init__(self, start: float = START) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(app):
+    fake = Clock()
+    app.extensions["clock"] = fake
+    return fake
+
+
+# The ways to present a username and password, and the status each gives when they are right.
+def by_session(client, username, password):
+    return client.post("/api/sessions", json={"username": username, "password": password})
+
+
+def by_basic(client, username, password):
+    return client.get("/api/user", headers=basic(username, password))
+
+
+def by_basic_elsewhere(client, username, password):
+    # HTTP Basic on a route that is not a login route: the same credential check.
+    return client.get("/api/users/johndoe", headers=basic(username, password))
+
+
+def by_query(client, username, password):
+    return client.get("/api/user", query_string={"username": username, "password": password})
+
+
+ROUTES = [
+    pytest.param(by_session, 201, id="POST-sessions"),
+    pytest.param(by_basic, 200, id="basic-GET-user"),
+    pytest.param(by_basic_elsewhere, 200, id="basic-GET-users-johndoe"),
+    pytest.param(by_query, 200, id="query-GET-user"),
+]
+
+
+def fail(client, times, username="janedoe", attempt=by_session):
+    """`times` wrong-password attempts, each of which must be an ordinary 401."""
+    for _ in range(times):
+        assert attempt(client, username, WRONG).status_code == 401
+
+
+def fail_waiting(client, clock, times, username="janedoe"):
+    """`times` counted failures, waiting out each lock in between; locked after the last."""
+    for failures in range(1, times + 1):
+        assert by_session(client, username, WRONG).status_code == 401
+        if failures < times:
+            clock.advance(min(2 ** (failures - 5), 900) if failures >= 5 else 0)
+
+
+def assert_locked(response, retry_after):
+    assert response.status_code == 429
+    assert response.mimetype == "application/problem+json"
+    assert response.json["status"] == 429
+    assert response.json["detail"] == LOCKED_DETAIL
+    assert response.headers["Retry-After"] == str(retry_after)
+
+
+def failures_of(store, username):
+    """The failure counter as stored in DynamoDB (None when there is no record)."""
+    item = store.client.get_item(
+        TableName=store.table_name("login_failures"),
+        Key={"username": {"S": username}},
+        ConsistentRead=True,
+    ).get("Item")
+    return int(item["failures"]["N"]) if item else None
+
+
+# -- The backoff rule as pure functions -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failures", "wait"),
+    [
+        (0, 0),
+        (1, 0),
+        (4, 0),
+        (5, 1),
+        (6, 2),
+        (7, 4),
+        (8, 8),
+        (10, 32),
+        (13, 256),
+        (14, 512),
+        (15, 900),  # 1024 s, capped at 15 minutes
+        (16, 900),
+        (40, 900),
+        (10_000, 900),
+    ],
+)
+def test_wait_seconds_doubles_from_fifth_failure_up_to_fifteen_minutes(failures, wait):
+    assert lockout.wait_seconds(failures) == wait
+
+
+@pytest.mark.parametrize(
+    ("failures", "seconds_ago", "retry_after"),
+    [
+        (4, 0, None),
+        (5, 0, 1),
+        (5, 0.5, 1),
+        (5, 1, None),  # the wait is over exactly on time
+        (7, 0, 4),
+        (7, 1.5, 3),  # 2.5 s left, rounded up
+        (7, 4, None),
+        (20, 0, 900),
+        (20, 899.2, 1),
+        (20, 900, None),
+    ],
+)
+def test_check_locks_for_the_rest_of_the_wait(failures, seconds_ago, retry_after):
+    record = {"failures": failures, "last_failure_at": START - seconds_ago}
+
+    if retry_after is None:
+        assert lockout.check(record, now=START) == failures
+    else:
+        with pytest.raises(TooManyRequests) as locked:
+            lockout.check(record, now=START)
+        assert locked.value.retry_after == retry_after
+        assert locked.value.headers == {"Retry-After": str(retry_after)}
+
+
+def test_check_without_record_is_zero_failures():
+    assert lockout.check(None, now=START) == 0
+
+
+def test_check_below_threshold_never_locks_even_if_last_failure_is_in_the_future():
+    record = {"failures": 1, "last_failure_at": START + 2}
+
+    assert lockout.check(record, now=START) == 1
+
+
+# -- Through the routes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("attempt", "ok"), ROUTES)
+def test_login_after_five_failures_is_429_even_with_right_password(client, clock, attempt, ok):
+    fail(client, 5, attempt=attempt)
+
+    assert_locked(attempt(client, "janedoe", JANE_PASSWORD), 1)
+    assert_locked(attempt(client, "janedoe", WRONG), 1)
+    clock.advance(1)
+    assert attempt(client, "janedoe", JANE_PASSWORD).status_code == ok
+
+
+def test_login_wait_doubles_with_each_failure_up_to_fifteen_minutes(client, store, clock):
+    fail(client, 5)
+    for failures in range(5, 18):
+        wait = min(2 ** (failures - 5), 900)
+        assert failures_of(store, "janedoe") == failures
+        assert_locked(by_session(client, "janedoe", WRONG), wait)
+        if wait > 1:
+            clock.advance(wait - 1)
+            assert_locked(by_session(client, "janedoe", JANE_PASSWORD), 1)
+        clock.advance(1)
+        # The wait is over: one more attempt is allowed, and (being wrong) counted.
+        assert by_session(client, "janedoe", WRONG).status_code == 401
+    assert failures_of(store, "janedoe") == 18
+
+
+def test_login_retry_after_counts_down_the_remaining_wait(client, clock):
+    fail_waiting(client, clock, 7)  # locked for 4 s
+
+    clock.advance(1.5)
+    assert_locked(by_session(client, "janedoe", WRONG), 3)
+    clock.advance(2)
+    assert_locked(by_session(client, "janedoe", WRONG), 1)
+
+
+def test_login_attempts_refused_while_locked_are_not_counted(client, store, clock):
+    fail_waiting(client, clock, 6)  # locked for 2 s
+
+    for _ in range(10):
+        assert_locked(by_session(client, "janedoe", WRONG), 2)
+    assert failures_of(store, "janedoe") == 6
+
+
+def test_successful_login_after_wait_resets_the_count(client, store, clock):
+    fail_waiting(client, clock, 8)  # locked for 8 s
+    clock.advance(8)
+
+    assert by_session(client, "janedoe", JANE_PASSWORD).status_code == 201
+    assert failures_of(store, "janedoe") is None
+    fail(client, 5)  # five fresh failures are allowed again, then the first wait is 1 s
+    assert_locked(by_session(client, "janedoe", JANE_PASSWORD), 1)
+
+
+def test_successful_login_below_threshold_resets_the_count(client, store, clock):
+    fail(client, 4)
+    assert by_session(client, "janedoe", JANE_PASSWORD).status_code == 201
+
+    fail(client, 5)  # not 9 consecutive failures: none of these is locked out
+
+    assert failures_of(store, "janedoe") == 5
+
+
+@pytest.mark.parametrize(("attempt", "ok"), ROUTES)
+def test_login_routes_share_one_counter(client, store, clock, attempt, ok):
+    fail(client, 2, username="janedoe", attempt=by_session)
+    fail(client, 1, username="JaneDoe", attempt=by_basic)  # any case: the same account
+    fail(client, 1, username="janedoe", attempt=by_basic_elsewhere)
+    fail(client, 1, username="JANEDOE", attempt=by_query)
+    assert failures_of(store, "janedoe") == 5
+
+    assert_locked(attempt(client, "janedoe", JANE_PASSWORD), 1)
+    clock.advance(1)
+    assert attempt(client, "janedoe", JANE_PASSWORD).status_code == ok
+
+
+@pytest.mark.parametrize(("attempt", "ok"), ROUTES)
+def test_unknown_username_is_locked_out_like_a_real_one(client, store, clock, attempt, ok):
+    def story(username):
+        """Statuses, bodies and headers of a lockout story, the clock back where it began."""
+        start = clock.now
+        seen = []
+        for step in ["wrong"] * 5 + ["right", "wait", "wrong", "right", "wait:2", "wrong"]:
+            if step.startswith("wait"):
+                clock.advance(int(step.partition(":")[2] or 1))
+                continue
+            response = attempt(client, username, JANE_PASSWORD if step == "right" else WRONG)
+            seen.append(
+                (
+                    response.status_code,
+                    response.get_data(),
+                    response.headers.get("Retry-After"),
+                    response.headers.get("WWW-Authenticate"),
+                    response.mimetype,
+                )
+            )
+        clock.now = start
+        return seen
+
+    real = story("janedoe")
+    unknown = story("nobody-here")
+
+    assert [s[0] for s in real] == [401] * 5 + [429, 401, 429, 401]
+    assert unknown == real
+    assert failures_of(store, "nobody-here") == failures_of(store, "janedoe") == 7
+
+
+def test_wrong_current_password_counts_towards_the_lockout(client, clock):
+    token = by_session(client, "janedoe", JANE_PASSWORD).json["token"]
+    change = {"password": "a brand new secret", "current_password": WRONG}
+    for _ in range(5):
+        response = client.patch(
+            "/api/users/janedoe", json=change, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 422
+
+    assert_locked(by_session(client, "janedoe", JANE_PASSWORD), 1)
+
+
+def test_failure_counter_is_atomic_under_concurrent_logins(
+    app, client, store, atomic_dynamodb, monkeypatch
+):
+    by_session(client, "janedoe", JANE_PASSWORD)  # tables exist before the race starts
+    # Every attempt must reach the counter, so the lock is kept from engaging. No clock can
+    # do that on its own: a request reads the clock before it reads the counter, and another
+    # request's failure may be written in between (with a clock that gained an hour on every
+    # read, some of the 20 attempts were refused in about one run in four).
+    monkeypatch.setattr(lockout, "THRESHOLD", 1_000)
+    app.extensions["clock"] = Clock()
+    threads = 20
+    barrier = threading.Barrier(threads)
+
+    def wrong_login(_):
+        own_client = app.test_client()
+        barrier.wait()
+        return by_session(own_client, "janedoe", WRONG).status_code
+
+    with ThreadPoolExecutor(threads) as pool:
+        statuses = list(pool.map(wrong_login, range(threads)))
+
+    assert statuses == [401] * threads
+    assert failures_of(store, "janedoe") == threads
+
+
+def test_two_instances_share_the_lockout(app, client, settings, clock):
+    other = create_app(settings)
+    other.test_client_class = LeakCheckingClient
+    other.extensions["clock"] = clock
+    second = other.test_client()
+
+    fail(client, 3)
+    fail(second, 2)
+
+    assert_locked(by_session(client, "janedoe", JANE_PASSWORD), 1)
+    assert_locked(by_session(second, "janedoe", JANE_PASSWORD), 1)
+    clock.advance(1)
+    assert by_session(second, "janedoe", JANE_PASSWORD).status_code == 201
+    fail(client, 5)  # the success on one instance reset the count for both
+    assert_locked(by_session(second, "janedoe", WRONG), 1)
+
+
+def test_two_instances_with_skewed_clocks_do_not_lock_early(app, client, settings, clock):
+    other = create_app(settings)
+    other.test_client_class = LeakCheckingClient
+    other.extensions["clock"] = lambda: clock.now + 2  # two seconds ahead
+    ahead = other.test_client()
+
+    fail(ahead, 1)
+
+    assert by_session(client, "janedoe", WRONG).status_code == 401
+
+
+def test_lockout_holds_with_rate_limiter_disabled(aws, settings):
+    settings["RATELIMIT_ENABLED"] = False
+    app = create_app(settings)
+    app.test_client_class = LeakCheckingClient
+    app.extensions["clock"] = Clock()
+    client = app.test_client()
+
+    fail(client, 5)
+
+    assert_locked(by_session(client, "janedoe", JANE_PASSWORD), 1)
+    assert_locked(by_basic(client, "janedoe", JANE_PASSWORD), 1)
+
+
+# -- Timing: an unknown username costs what a wrong password costs ---------------------------
+
+
+@pytest.fixture
+def fake_dynamodb(monkeypatch):
+    """The operations sent to moto (the stand-in for DynamoDB) and the time spent in it.
+
+    moto builds a response in Python: a returned user item costs about 0.5 ms here, and
+    several times that when CPython 3.11's frame-stack chunk thrashing (gh-142183) hits its
+    loop at the stack depth pytest gives it. DynamoDB itself takes microseconds for that,
+    and only the wrong-password path gets an item back; so the comparison leaves moto out.
+    """
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    spent = {"cpu": 0.0, "operations": []}
+    original = BotocoreStubber.__call__
+
+    def timed(self, event_name, *args, **kwargs):
+        began = time.thread_time()
+        try:
+            return original(self, event_name, *args, **kwargs)
+        finally:
+            spent["cpu"] += time.thread_time() - began
+            spent["operations"].append(event_name.rpartition(".")[2])
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", timed)
+    return spent
+
+
+def test_login_unknown_user_and_wrong_password_take_the_same_time(client, clock, fake_dynamodb):
+    attempts, warm_up = 60, 10
+    for i in range(attempts + warm_up):
+        body = new_user(username=f"timed{i}", email=f"timed{i}@example.com")
+        assert client.post("/api/users", json=body).status_code == 201
+    by_session(client, "first-ever", WRONG)  # creates the failures table, outside the count
+
+    def timed(username):
+        before = dict(fake_dynamodb, operations=len(fake_dynamodb["operations"]))
+        wall, cpu = time.perf_counter(), time.thread_time()
+        response = by_session(client, username, WRONG)
+        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        return {
+            "response": response,
+            "operations": fake_dynamodb["operations"][before["operations"] :],
+            "wall": wall,
+            "app": cpu - (fake_dynamodb["cpu"] - before["cpu"]),
+        }
+
+    def measure():
+        pairs = []
+        for i in range(attempts + warm_up):
+            # Interleaved, alternating which goes first; each username is tried once only.
+            pair = [("unknown", f"ghost{i}"), ("wrong", f"timed{i}")]
+            pairs.append({kind: timed(name) for kind, name in (pair if i % 2 else pair[::-1])})
+        return pairs[warm_up:]
+
+    # In a fresh thread the frame stack starts empty: under pytest's deep stack, CPython 3.11
+    # can cross a frame-stack chunk boundary inside a hot loop (gh-142183) on one path only.
+    with ThreadPoolExecutor(1) as pool:
+        pairs = pool.submit(measure).result()
+
+    for pair in pairs:
+        unknown, wrong = pair["unknown"]["response"], pair["wrong"]["response"]
+        assert unknown.status_code == wrong.status_code == 401
+        assert unknown.get_data() == wrong.get_data()
+        assert unknown.headers["WWW-Authenticate"] == wrong.headers["WWW-Authenticate"]
+        assert pair["unknown"]["operations"] == pair["wrong"]["operations"]
+
+    def median_ms(kind, measure):
+        return statistics.median(pair[kind][measure] for pair in pairs) * 1000
+
+    print(f"\nmedian login times over {attempts} attempts each (ms):")
+    for measure, label in (("wall", "response (wall)"), ("app", "app CPU, moto out")):
+        print(
+            f"  {label:18}: unknown user {median_ms('unknown', measure):7.3f}, "
+            f"wrong password {median_ms('wrong', measure):7.3f}"
+        )
+    # The bound is on the app's own time: CPU time of the serving thread (wall time also
+    # counts other processes' turns on a shared machine) less the time spent inside moto.
+    unknown_app, wrong_app = median_ms("unknown", "app"), median_ms("wrong", "app")
+    assert max(unknown_app, wrong_app) <= 1.10 * min(unknown_app, wrong_app)

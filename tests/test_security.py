@@ -1,0 +1,472 @@
+"""Security headers, CORS and per-address rate limits (app/security.py) through the test client."""
+
+from __future__ import annotations
+
+import pytest
+from limits.errors import ConfigurationError as LimiterConfigurationError
+
+from app import create_app
+from app.config import ConfigError, config_from_env, validate
+from tests.conftest import JANE, JOHN, LeakCheckingClient, basic, new_user
+
+FRONT_END = "http://localhost:4200"
+JOHN_LOGIN = {"username": "johndoe", "password": "JohnPass123"}
+
+
+def build_client(settings, **changes):
+    """A leak-checking client of an app built from `settings` with `changes`."""
+    app = create_app({**settings, **changes})
+    app.test_client_class = LeakCheckingClient
+    return app.test_client()
+
+
+def bearer(client):
+    """A bearer header for johndoe (one login)."""
+    response = client.post("/api/sessions", json=JOHN_LOGIN)
+    assert response.status_code == 201
+    return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def assert_rate_limited(response):
+    assert response.status_code == 429
+    assert response.mimetype == "application/problem+json"
+    assert response.json["status"] == 429
+    assert "from this address" in response.json["detail"]
+    retry_after = response.headers["Retry-After"]
+    assert retry_after.isdigit()
+    assert 1 <= int(retry_after) <= 61  # a one-minute window, rounded up
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# -- Security headers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/api/users", {}, 200),
+        ("GET", "/api/users/johndoe", {}, 200),
+        ("GET", "/api/users/nobody", {}, 404),
+        ("GET", "/api/user", {}, 401),
+        ("GET", "/api/user", {"headers": JANE}, 200),
+        ("POST", "/api/sessions", {"json": JOHN_LOGIN}, 201),
+        ("POST", "/api/sessions", {"json": {"username": "johndoe", "password": "wrong!"}}, 401),
+        ("POST", "/api/users", {"json": new_user()}, 201),
+        ("POST", "/api/users", {"data": "{}", "content_type": "text/plain"}, 415),
+        ("POST", "/api/users", {"json": new_user(email="nope")}, 422),
+        ("DELETE", "/api/users", {}, 405),
+        ("DELETE", "/api/sessions/current", {}, 401),
+        ("OPTIONS", "/api/users", {}, 200),
+        ("GET", "/api/openapi.json", {}, 200),
+        ("GET", "/api/docs", {}, 200),
+        ("GET", "/api/docs/assets/swagger-ui.css", {}, 200),
+        ("GET", "/api/health/live", {}, 200),
+        ("GET", "/no/such/page", {}, 404),
+    ],
+)
+def test_every_response_sends_nosniff(client, method, path, kwargs, status):
+    response = client.open(path, method=method, **kwargs)
+
+    assert response.status_code == status
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/api/users", {}, 200),
+        ("GET", "/api/users/johndoe", {"headers": JOHN}, 200),
+        ("POST", "/api/sessions", {"json": JOHN_LOGIN}, 201),
+        ("POST", "/api/sessions", {"json": {"username": "johndoe", "password": "wrong!"}}, 401),
+        ("GET", "/api/user", {"headers": JANE}, 200),
+        (
+            "GET",
+            "/api/user",
+            {"query_string": {"username": "janedoe", "password": "JanePass123"}},
+            200,
+        ),
+        ("GET", "/api/user", {}, 401),
+        ("POST", "/api/users", {"json": new_user()}, 201),
+    ],
+)
+def test_responses_with_user_data_or_tokens_are_not_stored(client, method, path, kwargs, status):
+    response = client.open(path, method=method, **kwargs)
+
+    assert response.status_code == status
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_who_am_i_with_a_token_is_not_stored(client):
+    response = client.get("/api/user", headers=bearer(client))
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+# -- CORS -----------------------------------------------------------------------------------
+
+
+def preflight(client, path="/api/sessions", origin=FRONT_END, method="POST"):
+    return client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
+
+
+def header_set(response, name):
+    return {v.strip().lower() for v in response.headers.get(name, "").split(",") if v.strip()}
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [("/api/sessions", "POST"), ("/api/user", "GET"), ("/api/users/johndoe", "PATCH")],
+)
+def test_cors_preflight_from_front_end_allows_authorization(client, path, method):
+    response = preflight(client, path, method=method)
+
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == FRONT_END
+    assert {"authorization", "content-type"} <= header_set(response, "Access-Control-Allow-Headers")
+    assert method.lower() in header_set(response, "Access-Control-Allow-Methods")
+    assert response.headers.get("Access-Control-Allow-Credentials") != "true"
+
+
+def test_cors_simple_request_from_front_end_exposes_headers(client):
+    response = client.get("/api/users?limit=1", headers={"Origin": FRONT_END})
+
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == FRONT_END
+    exposed = header_set(response, "Access-Control-Expose-Headers")
+    assert {"location", "link", "retry-after"} <= exposed
+    assert "Link" in response.headers  # the header the front end pages with
+
+
+def test_cors_error_responses_are_readable_by_front_end(client):
+    response = client.post(
+        "/api/sessions",
+        json={"username": "johndoe", "password": "wrong!"},
+        headers={"Origin": FRONT_END},
+    )
+
+    assert response.status_code == 401
+    assert response.headers["Access-Control-Allow-Origin"] == FRONT_END
+
+
+def test_cors_response_that_depends_on_origin_varies_on_it(client):
+    response = client.get("/api/docs", headers={"Origin": FRONT_END})
+
+    assert response.headers["Access-Control-Allow-Origin"] == FRONT_END
+    assert "origin" in header_set(response, "Vary")
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example",
+        "http://localhost:4201",
+        "https://localhost:4200",
+        "http://localhost:4200.evil.example",
+        "null",
+    ],
+)
+def test_cors_origin_not_listed_gets_no_allow_origin(client, origin):
+    simple = client.get("/api/users", headers={"Origin": origin})
+    preflighted = preflight(client, origin=origin)
+
+    assert simple.status_code == 200
+    assert "Access-Control-Allow-Origin" not in simple.headers
+    assert "Access-Control-Allow-Origin" not in preflighted.headers
+    assert "Access-Control-Allow-Headers" not in preflighted.headers
+
+
+def test_cors_two_listed_origins_are_both_allowed(aws, settings):
+    client = build_client(settings, CORS_ORIGINS="http://localhost:4200, https://admin.example.com")
+
+    for origin in ("http://localhost:4200", "https://admin.example.com"):
+        response = client.get("/api/users", headers={"Origin": origin})
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert preflight(client, origin=origin).headers["Access-Control-Allow-Origin"] == origin
+        assert "origin" in header_set(response, "Vary")
+    other = client.get("/api/users", headers={"Origin": "https://example.com"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+@pytest.mark.parametrize(
+    "origins", ["*", "http://localhost:4200,*", "https://*.example.com", " * "]
+)
+def test_cors_wildcard_origin_is_refused_by_config(settings, origins):
+    with pytest.raises(ConfigError, match="CORS_ORIGINS"):
+        validate({**settings, "CORS_ORIGINS": origins})
+    with pytest.raises(ConfigError, match="CORS_ORIGINS"):
+        config_from_env({"APP_ENV": "testing", "CORS_ORIGINS": origins})
+    with pytest.raises(ConfigError, match="CORS_ORIGINS"):
+        create_app({**settings, "CORS_ORIGINS": origins})
+
+
+# -- Per-address rate limits ----------------------------------------------------------------
+
+
+@pytest.fixture
+def limited(aws, settings):
+    """A client of an app with small limits: 3 logins and 2 registrations a minute."""
+    return build_client(settings, RATELIMIT_LOGIN="3 per minute", RATELIMIT_REGISTER="2 per minute")
+
+
+def login_by_session(client, **kwargs):
+    return client.post("/api/sessions", json=JOHN_LOGIN, **kwargs)
+
+
+def login_by_query(client, **kwargs):
+    return client.get("/api/user", query_string=JOHN_LOGIN, **kwargs)
+
+
+def login_by_basic(client, headers=None, **kwargs):
+    return client.get("/api/user", headers={**JOHN, **(headers or {})}, **kwargs)
+
+
+LOGINS = [
+    pytest.param(login_by_session, 201, id="POST-sessions"),
+    pytest.param(login_by_query, 200, id="query-GET-user"),
+    pytest.param(login_by_basic, 200, id="basic-GET-user"),
+]
+
+
+@pytest.mark.parametrize(("login", "ok"), LOGINS)
+def test_login_past_the_limit_is_429_with_retry_after(limited, login, ok):
+    for _ in range(3):
+        assert login(limited).status_code == ok
+
+    assert_rate_limited(login(limited))
+    assert_rate_limited(login(limited))
+
+
+def test_register_past_the_limit_is_429_with_retry_after(limited):
+    for i in range(2):
+        body = new_user(username=f"user{i}", email=f"user{i}@example.com")
+        assert limited.post("/api/users", json=body).status_code == 201
+
+    assert_rate_limited(limited.post("/api/users", json=new_user()))
+    assert limited.get("/api/users/alice").status_code == 404  # refused before it ran
+
+
+def test_refused_login_never_checks_the_password(limited, monkeypatch):
+    for _ in range(3):
+        login_by_session(limited)
+    checks = []
+    hasher = limited.application.extensions["passwords"]
+    real = hasher.check
+    monkeypatch.setattr(hasher, "check", lambda *a: checks.append(1) or real(*a))
+
+    assert_rate_limited(login_by_session(limited))
+    assert checks == []
+
+
+@pytest.mark.parametrize(("login", "ok"), LOGINS)
+def test_login_routes_share_one_budget(limited, login, ok):
+    assert login_by_session(limited).status_code == 201
+    assert login_by_query(limited).status_code == 200
+    assert login_by_basic(limited).status_code == 200
+
+    assert_rate_limited(login(limited))
+
+
+def test_who_am_i_with_a_token_is_not_limited(limited):
+    token = bearer(limited)
+    login_by_session(limited)
+    login_by_session(limited)
+    assert_rate_limited(login_by_session(limited))
+
+    for _ in range(10):
+        assert limited.get("/api/user", headers=token).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("GET", "/api/users", {}),
+        ("GET", "/api/users/johndoe", {}),
+        ("GET", "/api/openapi.json", {}),
+        ("GET", "/api/health/live", {}),
+    ],
+)
+def test_other_routes_are_not_limited(limited, method, path, kwargs):
+    for _ in range(3):
+        login_by_session(limited)
+    assert_rate_limited(login_by_session(limited))
+
+    for _ in range(10):
+        assert limited.open(path, method=method, **kwargs).status_code == 200
+
+
+def test_login_and_registration_budgets_are_separate(limited):
+    for _ in range(3):
+        login_by_session(limited)
+    assert_rate_limited(login_by_session(limited))
+
+    assert limited.post("/api/users", json=new_user()).status_code == 201
+
+
+def test_each_client_address_has_its_own_budget(limited):
+    first = {"environ_base": {"REMOTE_ADDR": "203.0.113.1"}}
+    second = {"environ_base": {"REMOTE_ADDR": "203.0.113.2"}}
+    for _ in range(3):
+        assert login_by_session(limited, **first).status_code == 201
+    assert_rate_limited(login_by_session(limited, **first))
+
+    for _ in range(3):
+        assert login_by_session(limited, **second).status_code == 201
+    assert_rate_limited(login_by_session(limited, **second))
+    assert_rate_limited(login_by_session(limited, **first))
+
+
+def test_each_app_counts_on_its_own_storage_by_default(aws, settings):
+    one = build_client(settings, RATELIMIT_LOGIN="3 per minute")
+    for _ in range(3):
+        login_by_session(one)
+    assert_rate_limited(login_by_session(one))
+
+    two = build_client(settings, RATELIMIT_LOGIN="3 per minute")
+    assert login_by_session(two).status_code == 201
+
+
+def test_rate_limit_disabled_never_refuses(aws, settings):
+    client = build_client(
+        settings,
+        RATELIMIT_ENABLED=False,
+        RATELIMIT_LOGIN="3 per minute",
+        RATELIMIT_REGISTER="2 per minute",
+    )
+
+    for i in range(12):
+        assert login_by_session(client).status_code == 201
+        assert login_by_query(client).status_code == 200
+        body = new_user(username=f"user{i}", email=f"user{i}@example.com")
+        assert client.post("/api/users", json=body).status_code == 201
+
+
+# Ways around the budget: a login or registration must count whatever else the request carries.
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        pytest.param(
+            lambda client, token: client.post(
+                "/api/sessions", json=JOHN_LOGIN, headers={"Authorization": "Bearer junk"}
+            ),
+            id="login-with-junk-bearer-header",
+        ),
+        pytest.param(
+            lambda client, token: client.get(
+                "/api/user", query_string=JOHN_LOGIN, headers={"Authorization": "Bearer junk"}
+            ),
+            id="query-login-with-junk-bearer-header",
+        ),
+        pytest.param(
+            lambda client, token: client.post(
+                "/api/users",
+                json=new_user(username="mallory", email="m@example.com"),
+                headers=token,
+            ),
+            id="register-with-a-real-token",
+        ),
+        pytest.param(
+            lambda client, token: client.get(
+                "/api/users/janedoe", headers=basic("johndoe", "JohnPass123")
+            ),
+            id="basic-credentials-on-another-route",
+        ),
+    ],
+)
+def test_login_budget_cannot_be_bypassed(limited, attempt):
+    token = bearer(limited)
+    for name in ("alice", "bob"):
+        body = new_user(username=name, email=f"{name}@example.com")
+        assert limited.post("/api/users", json=body).status_code == 201
+    login_by_session(limited)
+    login_by_session(limited)
+    assert_rate_limited(login_by_session(limited))
+    assert_rate_limited(limited.post("/api/users", json=new_user(username="carol")))
+
+    assert_rate_limited(attempt(limited, token))
+
+
+# -- Settings from the environment ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "enabled"),
+    [
+        ("false", False),
+        ("False", False),
+        ("0", False),
+        ("off", False),
+        ("no", False),
+        ("true", True),
+        ("1", True),
+        ("ON", True),
+        ("yes", True),
+    ],
+)
+def test_ratelimit_enabled_from_environment_is_a_boolean(raw, enabled):
+    settings = config_from_env({"APP_ENV": "testing", "RATELIMIT_ENABLED": raw})
+
+    assert settings["RATELIMIT_ENABLED"] is enabled
+
+
+@pytest.mark.parametrize("raw", ["", "maybe", "disabled", "2"])
+def test_ratelimit_enabled_from_environment_refuses_other_values(raw):
+    with pytest.raises(ConfigError, match="RATELIMIT_ENABLED"):
+        config_from_env({"APP_ENV": "testing", "RATELIMIT_ENABLED": raw})
+
+
+def test_ratelimit_settings_are_read_from_environment():
+    settings = config_from_env(
+        {
+            "APP_ENV": "testing",
+            "RATELIMIT_STORAGE_URI": "redis://cache.internal:6379/0",
+            "RATELIMIT_LOGIN": "5 per second",
+            "RATELIMIT_REGISTER": "7 per hour",
+        }
+    )
+
+    assert settings["RATELIMIT_STORAGE_URI"] == "redis://cache.internal:6379/0"
+    assert settings["RATELIMIT_LOGIN"] == "5 per second"
+    assert settings["RATELIMIT_REGISTER"] == "7 per hour"
+
+
+def environment(monkeypatch, **values):
+    monkeypatch.setenv("APP_ENV", "testing")
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_environment_limits_reach_the_running_app(aws, monkeypatch):
+    environment(monkeypatch, RATELIMIT_LOGIN="2 per minute")
+    app = create_app()
+    app.test_client_class = LeakCheckingClient
+    client = app.test_client()
+
+    assert login_by_session(client).status_code == 201
+    assert login_by_session(client).status_code == 201
+    assert_rate_limited(login_by_session(client))
+
+
+def test_environment_can_switch_the_limiter_off(aws, monkeypatch):
+    environment(monkeypatch, RATELIMIT_ENABLED="false", RATELIMIT_LOGIN="2 per minute")
+    app = create_app()
+    app.test_client_class = LeakCheckingClient
+    client = app.test_client()
+
+    assert app.config["RATELIMIT_ENABLED"] is False
+    for _ in range(6):
+        assert login_by_session(client).status_code == 201
+
+
+def test_environment_storage_uri_reaches_the_limiter(aws, monkeypatch):
+    environment(monkeypatch, RATELIMIT_STORAGE_URI="nosuchstore://somewhere")
+
+    with pytest.raises(LimiterConfigurationError, match="nosuchstore"):
+        create_app()
