@@ -38,6 +38,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         version=__version__,
         spec_path="/api/openapi.json",
         docs_path="/api/docs",
+        docs_oauth2_redirect_path="/api/docs/oauth2-redirect",
     )
     app.config.update(settings)
     app.json.sort_keys = False

@@ -43,9 +43,9 @@ def _lower_username(value: Any) -> Any:
 def _clean_name(value: Any) -> Any:
     value = _no_surrogates(value)
     if isinstance(value, str):
-        value = value.strip()
         if any(unicodedata.category(ch) == "Cc" for ch in value):
             raise ValueError("must not contain control characters")
+        value = value.strip()
     return value
 
 
@@ -72,7 +72,17 @@ Username = Annotated[
     Field(description="3 to 32 of a-z 0-9 . _ - (upper case is accepted and lower-cased)"),
 ]
 Email = Annotated[EmailStr, BeforeValidator(_lower_email), Field(max_length=254)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100), BeforeValidator(_clean_name)]
+# What the document says of a name: no control character, and something besides spaces.
+_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100),
+    BeforeValidator(_clean_name),
+    Field(
+        description="1 to 100 characters, trimmed; no control characters",
+        json_schema_extra={"pattern": _NAME_PATTERN},
+    ),
+]
 Timestamp = Annotated[
     str, Field(description="ISO 8601, UTC", json_schema_extra={"format": "date-time"})
 ]
@@ -81,7 +91,11 @@ Password = Annotated[
     StringConstraints(min_length=8, max_length=256),
     BeforeValidator(_no_surrogates),
     AfterValidator(_password_rules),
-    Field(description="8 to 256 characters; every character counts", repr=False),
+    Field(
+        description="8 to 256 characters, no NUL; every character counts",
+        json_schema_extra={"pattern": "^[^\x00]*$"},
+        repr=False,
+    ),
 ]
 
 

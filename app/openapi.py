@@ -78,13 +78,14 @@ def responses(
     """`@doc(responses=...)`: the error statuses a route can answer, and its success headers."""
     documented: dict[int, Any] = {code: HTTPStatus(code).phrase for code in errors}
     if status is not None and headers:
-        documented[status] = {"headers": _headers(headers)}
+        # Success headers such as Link are sent only when they apply.
+        documented[status] = {"headers": _headers(headers, required=False)}
     return documented
 
 
-def _headers(headers: Mapping[str, str]) -> dict[str, Any]:
+def _headers(headers: Mapping[str, str], *, required: bool = True) -> dict[str, Any]:
     return {
-        name: {"description": description, "schema": {"type": "string"}}
+        name: {"description": description, "required": required, "schema": {"type": "string"}}
         for name, description in headers.items()
     }
 
@@ -107,6 +108,8 @@ def init_app(app: APIFlask) -> None:
 
 
 def _finish_operation(operation: dict[str, Any]) -> None:
+    if "requestBody" in operation:
+        operation["requestBody"]["required"] = True
     statuses = operation.setdefault("responses", {})
     # Every route reads DynamoDB; every JSON body can be malformed, too big or not JSON;
     # credentials can be wrong, and a password check can meet the account lockout.

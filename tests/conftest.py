@@ -94,7 +94,7 @@ class LeakCheckingClient(FlaskClient):
         url = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
         _record_secrets(kwargs, url)
         response = super().open(*args, **kwargs)
-        body = response.get_data(as_text=True)
+        body = response.get_data().decode("utf-8", "replace")  # images too
         issued = response.json.get("token") if _is_login(response) else None
         if issued:  # the one response allowed to carry a token: the login that made it
             body = body.replace(issued, "")
@@ -119,9 +119,11 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     SENT_SECRETS.clear()
     caplog.set_level(logging.DEBUG)
     yield
-    for record in caplog.records:
-        text = record.getMessage() + (record.exc_text or "")
-        assert_no_secret(text, f"log record {record.name}")
+    # caplog.records would hold only this teardown's records: read every phase.
+    for phase in ("setup", "call", "teardown"):
+        for record in caplog.get_records(phase):
+            text = record.getMessage() + (record.exc_text or "")
+            assert_no_secret(text, f"log record {record.name}")
 
 
 @pytest.fixture(autouse=True)
