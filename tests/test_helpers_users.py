@@ -201,3 +201,15 @@ def test_cursor_round_trip(username):
 def test_decode_cursor_rejects_what_it_did_not_make(cursor):
     with pytest.raises(BadRequest):
         users.decode_cursor(cursor)
+
+
+def test_list_users_reads_only_public_fields(store):
+    users.list_users(store, limit=1)  # create and seed the table first
+    asked = []
+    store.add_hook("before-call.dynamodb.Scan", lambda params, **kw: asked.append(params))
+
+    page, _ = users.list_users(store, limit=10)
+
+    names = set(asked[0]["ExpressionAttributeNames"].values())
+    assert names == {"username", "first_name", "last_name", "account_type"}
+    assert all(set(user.model_dump()) == names for user in page)

@@ -39,7 +39,7 @@ def list_users(query: ListQuery) -> tuple:
     if cursor:
         next_url = url_for(".list_users", limit=query.limit, cursor=cursor)
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return [user.public() for user in page], 200, headers
+    return page, 200, headers
 
 
 @bp.post("/users")

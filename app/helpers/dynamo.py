@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -390,14 +390,25 @@ class DynamoInterface:
                 raise ServiceUnavailable()
 
     def scan_page(
-        self, table: str, *, limit: int, start_key: Item | None = None
+        self,
+        table: str,
+        *,
+        limit: int,
+        start_key: Item | None = None,
+        attributes: Sequence[str] = (),
     ) -> tuple[list[Item], Item | None]:
-        """One page of at most `limit` items and the key to continue from (None at the end)."""
+        """One page of at most `limit` items and the key to continue from (None at the end).
+
+        `attributes`, when given, are all that is read of each item (the key included).
+        """
         # Ask for one more than needed: DynamoDB servers differ on whether a page that ends
         # exactly at the last item carries a LastEvaluatedKey, and the extra item settles it.
         args: dict[str, Any] = {"TableName": self.table_name(table), "Limit": limit + 1}
         if start_key:
             args["ExclusiveStartKey"] = self._dump(start_key)
+        if attributes:
+            args["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(attributes)))
+            args["ExpressionAttributeNames"] = {f"#a{i}": a for i, a in enumerate(attributes)}
         response = self._call(table, "scan", **args)
         items = [self._load(raw) for raw in response.get("Items", [])]
         hash_key = self._specs[table].hash_key

@@ -134,12 +134,15 @@ def view_of(user: UserItem, *, actor: UserItem | None) -> UserSelf | UserPublic:
 
 def list_users(
     store: DynamoInterface, *, limit: int, cursor: str | None = None
-) -> tuple[list[UserItem], str | None]:
-    """One page of users (a single Scan call) and the cursor of the next page, if any."""
+) -> tuple[list[UserPublic], str | None]:
+    """One page of users' public views (a single Scan) and the next page's cursor, if any."""
     start = {"username": decode_cursor(cursor)} if cursor else None
-    items, last = store.scan_page(USERS, limit=limit, start_key=start)
+    # Read only the public fields: less for DynamoDB to send, and no hash leaves the table.
+    items, last = store.scan_page(
+        USERS, limit=limit, start_key=start, attributes=tuple(UserPublic.model_fields)
+    )
     next_cursor = encode_cursor(last["username"]) if last else None
-    return [UserItem.model_validate(item) for item in items], next_cursor
+    return [UserPublic.model_validate(item) for item in items], next_cursor
 
 
 def update_user(
