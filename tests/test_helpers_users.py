@@ -206,7 +206,9 @@ def test_decode_cursor_rejects_what_it_did_not_make(cursor):
 def test_list_users_reads_only_public_fields(store):
     users.list_users(store, limit=1)  # create and seed the table first
     asked = []
-    store.add_hook("before-call.dynamodb.Scan", lambda params, **kw: asked.append(params))
+    store.add_hook(
+        "before-parameter-build.dynamodb.Scan", lambda params, **kw: asked.append(params)
+    )
 
     page, _ = users.list_users(store, limit=10)
 
