@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve test lint format clean
+.PHONY: run serve test lint format bench clean
 
 run: $(VENV)/.runtime
 	$(BIN)/python run.py
 
 serve: $(VENV)/.runtime
 	$(BIN)/gunicorn --config gunicorn.conf.py
+
+# Loopback load against `make serve`'s configuration over a separate moto_server (not in
+# `make test`): writes bench/results.json and bench/results.png. About five minutes.
+bench: $(VENV)/.bench
+	$(BIN)/python bench/run.py
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest --cov --cov-report=term
@@ -31,6 +36,10 @@ $(BIN)/python:
 $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
+
+$(VENV)/.bench: requirements.txt bench/requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r bench/requirements.txt
+	touch $@ $(VENV)/.runtime
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
