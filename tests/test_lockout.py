@@ -12,32 +12,12 @@ import pytest
 from app import create_app
 from app.errors import TooManyRequests
 from app.helpers import lockout
-from tests.conftest import LeakCheckingClient, basic, new_user
+from tests.conftest import FakeClock, LeakCheckingClient, basic, new_user
 
 START = 1_800_000_000.0
 JANE_PASSWORD = "JanePass123"
 WRONG = "not-the-password"
 LOCKED_DETAIL = "Too many failed logins for this account; try again later."
-
-
-class Clock:
-    """A clock the test moves by hand (epoch seconds), as `app.extensions["clock"]`."""
-
-    def __init__(self, start: float = START) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(app):
-    fake = Clock()
-    app.extensions["clock"] = fake
-    return fake
 
 
 # The ways to present a username and password, and the status each gives when they are right.
@@ -290,7 +270,7 @@ def test_failure_counter_is_atomic_under_concurrent_logins(
     # request's failure may be written in between (with a clock that gained an hour on every
     # read, some of the 20 attempts were refused in about one run in four).
     monkeypatch.setattr(lockout, "THRESHOLD", 1_000)
-    app.extensions["clock"] = Clock()
+    app.extensions["clock"] = FakeClock()
     threads = 20
     barrier = threading.Barrier(threads)
 
@@ -338,7 +318,7 @@ def test_lockout_holds_with_rate_limiter_disabled(aws, settings):
     settings["RATELIMIT_ENABLED"] = False
     app = create_app(settings)
     app.test_client_class = LeakCheckingClient
-    app.extensions["clock"] = Clock()
+    app.extensions["clock"] = FakeClock()
     client = app.test_client()
 
     fail(client, 5)
