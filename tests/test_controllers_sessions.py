@@ -487,3 +487,32 @@ def test_token_with_another_username_part_is_refused(client):
 
     assert_401(client.get("/api/user", headers=bearer(as_john)))
     assert client.get("/api/user", headers=bearer(token)).json["username"] == "janedoe"
+
+
+def test_password_and_taken_email_together_change_nothing(client):
+    token = login(client, "janedoe", "JanePass123")["token"]
+    other = login(client, "janedoe", "JanePass123")["token"]
+    change = {
+        "password": "new secret 123",
+        "current_password": "JanePass123",
+        "email": "johndoe@example.com",
+    }
+
+    response = client.patch("/api/users/janedoe", json=change, headers=bearer(token))
+
+    assert response.status_code == 409
+    assert response.json["detail"] == "That email address is already registered."
+    assert client.get("/api/user", headers=JANE).status_code == 200  # old password
+    for still_alive in (token, other):
+        assert client.get("/api/user", headers=bearer(still_alive)).status_code == 200
+
+
+def test_password_change_with_basic_credentials_ends_every_session(client, store):
+    tokens = [login(client, "janedoe", "JanePass123")["token"] for _ in range(2)]
+
+    change = {"password": "new secret 123", "current_password": "JanePass123"}
+    assert client.patch("/api/users/janedoe", json=change, headers=JANE).status_code == 200
+
+    for token in tokens:
+        assert_401(client.get("/api/user", headers=bearer(token)))
+    assert session_items(store) == []  # tidied, not only dead

@@ -167,7 +167,7 @@ def update_user(
     current = get_user(store, username=target)
     if not fields:
         return current
-    writes: list[Write] = []
+    keep: SessionItem | None = None
     if "password" in fields:
         password = fields.pop("password")
         if actor.username == target or not actor.is_admin:
@@ -175,55 +175,68 @@ def update_user(
         _check_policy(password, username=target, email=fields.get("email", current.email))
         fields["password_hash"] = passwords.hash(password)
         fields["session_key"] = sessions.new_key()
-        keep = current_session if current_session and current_session.username == target else None
-        if keep is not None:
-            writes.append(_adopt_key(keep, fields["session_key"]))
+        if current_session is not None and current_session.username == target:
+            keep = current_session
     fields["updated_at"] = now_iso()
+    user = _write_changes(store, current, fields, keep=keep)
+    if "session_key" in fields:
+        # Other sessions already fail (their key is not the user's); this tidies the table.
+        sessions.purge(store, username=target, keep=keep.token_hash if keep else None)
+    return user
+
+
+def _write_changes(
+    store: DynamoInterface, current: UserItem, fields: dict[str, Any], *, keep: SessionItem | None
+) -> UserItem:
+    """Write `fields` to the user; move the email claim and keep the caller's session with it."""
     names = {f"#{name}": name for name in fields}
     values = {f":{name}": value for name, value in fields.items()}
     update = "SET " + ", ".join(f"#{name} = :{name}" for name in fields)
+    key = {"username": current.username}
     email_moves = fields.get("email", current.email) != current.email
-    if email_moves:
-        writes += [
-            Write(
-                "Put",
-                EMAILS,
-                {"email": fields["email"], "username": target},
-                condition="attribute_not_exists(email)",
-            ),
-            Write("Delete", EMAILS, {"email": current.email}),
-        ]
-    if not writes:
+    if not email_moves and keep is None:
         # Only the user item changes: one conditional update, nothing else to keep in step.
         try:
             item = store.update(
                 USERS,
-                {"username": target},
+                key,
                 update=update,
                 condition="attribute_exists(username)",
                 names=names,
                 values=values,
             )
         except ConditionFailed as exc:
-            raise NotFound(f"There is no user {username!r}.") from exc
+            raise NotFound(f"There is no user {current.username!r}.") from exc
         return UserItem.model_validate(item)
     # The user item, the email claims and the caller's session change together or not at
-    # all, and only if the user is still as read above.
-    user_write = Write(
-        "Update",
-        USERS,
-        {"username": target},
-        update=update,
-        condition="email = :email_was AND session_key = :key_was",
-        names=names,
-        values={**values, ":email_was": current.email, ":key_was": current.session_key},
-    )
+    # all, and only if the user is still as read.
+    writes = [
+        Write(
+            "Update",
+            USERS,
+            key,
+            update=update,
+            condition="email = :email_was AND session_key = :key_was",
+            names=names,
+            values={**values, ":email_was": current.email, ":key_was": current.session_key},
+        )
+    ]
+    if email_moves:
+        writes += [
+            Write(
+                "Put",
+                EMAILS,
+                {"email": fields["email"], "username": current.username},
+                condition="attribute_not_exists(email)",
+            ),
+            Write("Delete", EMAILS, {"email": current.email}),
+        ]
+    if keep is not None:
+        writes.append(_adopt_key(keep, fields["session_key"]))
     try:
-        store.transact_write([user_write, *writes])
+        store.transact_write(writes)
     except TransactionCanceled as exc:
         raise _conflict(exc, {1: _EMAIL_TAKEN} if email_moves else {}) from exc
-    if "session_key" in fields:
-        sessions.purge(store, username=target, keep=keep.token_hash if keep else None)
     return current.model_copy(update=fields)
 
 
