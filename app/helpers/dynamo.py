@@ -401,6 +401,8 @@ class DynamoInterface:
 
         `attributes`, when given, are all that is read of each item (the key included).
         """
+        if limit < 1:
+            raise ValueError("a page holds at least one item")
         # Ask for one more than needed: DynamoDB servers differ on whether a page that ends
         # exactly at the last item carries a LastEvaluatedKey, and the extra item settles it.
         args: dict[str, Any] = {"TableName": self.table_name(table), "Limit": limit + 1}
