@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
@@ -12,7 +11,7 @@ from typing import Any
 
 from app.errors import Unauthorized
 from app.helpers.dynamo import ConditionFailed, DynamoInterface, Item, TableSpec
-from app.models import SessionItem, SessionPublic, canonical_username, iso
+from app.models import SessionItem, SessionPublic, decode_username, encode_username, iso
 
 SESSIONS = "sessions"
 BY_USERNAME = "by_username"
@@ -64,14 +63,8 @@ def new_key() -> str:
 def owner_of(token: str) -> str:
     """The username a token names (not yet proof of anything); `Unauthorized` if malformed."""
     match = _TOKEN.fullmatch(token)
-    if match is None:
-        raise Unauthorized()
-    try:
-        padded = match[1] + "=" * (-len(match[1]) % 4)
-        username = base64.urlsafe_b64decode(padded).decode("ascii")
-    except (ValueError, UnicodeError) as exc:
-        raise Unauthorized() from exc
-    if canonical_username(username) != username:
+    username = decode_username(match[1]) if match else None
+    if username is None:
         raise Unauthorized()
     return username
 
@@ -80,8 +73,7 @@ def start(
     store: DynamoInterface, *, username: str, user_key: str, policy: SessionPolicy, now: float
 ) -> tuple[str, SessionItem]:
     """Open a session; returns the new token (shown once) and the stored session."""
-    owner = base64.urlsafe_b64encode(username.encode("ascii")).decode("ascii").rstrip("=")
-    token = f"{owner}.{secrets.token_urlsafe(32)}"
+    token = f"{encode_username(username)}.{secrets.token_urlsafe(32)}"
     moment = int(now)
     absolute = moment + policy.ttl
     session = SessionItem(

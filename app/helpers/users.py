@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from typing import Any
 
@@ -33,6 +31,8 @@ from app.models import (
     UserSelf,
     UserUpdate,
     canonical_username,
+    decode_username,
+    encode_username,
     now_iso,
 )
 
@@ -413,16 +413,12 @@ def _conflict(exc: TransactionCanceled, messages: dict[int, str]) -> Conflict:
 
 def encode_cursor(username: str) -> str:
     """An opaque page cursor."""
-    return base64.urlsafe_b64encode(username.encode()).decode().rstrip("=")
+    return encode_username(username)
 
 
 def decode_cursor(cursor: str) -> str:
     """The username a cursor stands for; `BadRequest` when it is not one of ours."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        username = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise BadRequest("The cursor is not valid; start again from the first page.") from exc
-    if canonical_username(username) != username:
+    username = decode_username(cursor)
+    if username is None:
         raise BadRequest("The cursor is not valid; start again from the first page.")
     return username
