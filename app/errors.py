@@ -9,7 +9,6 @@ from typing import Any
 
 from apiflask import APIFlask, HTTPError
 from flask import Response, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
 REALM = '"users-api"'
@@ -176,8 +175,6 @@ def init_app(app: APIFlask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:
-        if isinstance(error, HTTPException):  # pragma: no cover - routed above by Flask
-            return problem(error.code or 500, error.description or "")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, AppError.detail)
 
