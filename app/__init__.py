@@ -50,7 +50,10 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         store.register_table(spec)
     if app.config["SEED_DEMO_USERS"]:
         store.on_create(
-            user_service.USERS, lambda: user_service.seed_demo_users(store, passwords=hasher)
+            user_service.USERS,
+            lambda: user_service.seed_demo_users(
+                store, passwords=hasher, now=app.extensions["clock"]()
+            ),
         )
     app.extensions["dynamo"] = store
     app.extensions["passwords"] = hasher

@@ -235,11 +235,6 @@ class UserItem(BaseModel):
         return UserSelf.model_validate(self.model_dump(include=set(UserSelf.model_fields)))
 
 
-def now_iso() -> str:
-    """The current time as stored: ISO 8601, UTC, milliseconds, `Z`."""
-    return iso(datetime.now(UTC).timestamp())
-
-
 class UserView(RootModel[UserSelf | UserPublic]):
     """The owner's or an admin's view of a user, or the public view for anyone else."""
 

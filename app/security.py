@@ -74,7 +74,8 @@ def _init_rate_limits(app: APIFlask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def too_many(error: RateLimitExceeded) -> Response:
         current = limiter.current_limit
-        reset_at = current.reset_at if current else time.time() + 1
+        # The window's own end: `reset_at` is rounded up a second past it.
+        reset_at = current.window.reset_time if current else time.time() + 1
         retry_after = max(1, math.ceil(reset_at - time.time()))
         return problem(
             429,

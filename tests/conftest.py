@@ -224,3 +224,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def lagging_index(store: Any) -> list[str]:
+    """The sessions' username index answers as a lagging one may: nothing yet.
+
+    DynamoDB's global secondary indexes are eventually consistent, so a query right after a
+    write can miss it. Every Query is answered with no items, without reaching moto; the
+    returned list grows by one per query answered so, so a test can prove the index was asked.
+    """
+    from tests.faults import answer
+
+    asked: list[str] = []
+
+    def empty(model: Any, params: dict[str, Any], **kwargs: Any) -> Any:
+        asked.append(params.get("IndexName", ""))
+        return answer(200, {"Items": [], "Count": 0, "ScannedCount": 0})
+
+    store.add_hook("before-call.dynamodb.Query", empty)
+    return asked

@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from app import create_app
+from app.helpers import sessions
 from tests.conftest import JANE, JOHN, basic, new_user
 
 TTL = 12 * 3600
@@ -516,3 +517,172 @@ def test_password_change_with_basic_credentials_ends_every_session(client, store
     for token in tokens:
         assert_401(client.get("/api/user", headers=bearer(token)))
     assert session_items(store) == []  # tidied, not only dead
+
+
+# -- Revocation where it is guaranteed: the user's session key, not the index clean-up -------
+#
+# A password change, "log out everywhere" and a deletion also delete the user's sessions,
+# found through the sessions' username index. That is tidying: DynamoDB answers an index
+# query eventually, so right after a login the index may not list the new session yet. What
+# makes old tokens fail at once is the session key each session shares with its user. These
+# tests make the index find nothing, so only the key check stands between a token and a 200.
+
+ALICE_PASSWORD = "correct horse battery"
+ALICE_NEW_PASSWORD = "a brand new secret"
+
+
+def alice_tokens(client, count=3):
+    """Register alice and log her in `count` times."""
+    assert client.post("/api/users", json=new_user()).status_code == 201
+    return [login(client, "alice", ALICE_PASSWORD)["token"] for _ in range(count)]
+
+
+def stored_sessions_of(store, username):
+    return [item for item in session_items(store) if item["username"]["S"] == username]
+
+
+def _change_own_password(client):
+    change = {"password": ALICE_NEW_PASSWORD, "current_password": ALICE_PASSWORD}
+    return [client.patch("/api/users/alice", json=change, headers=basic("alice", ALICE_PASSWORD))]
+
+
+def _admin_sets_password(client):
+    return [client.patch("/api/users/alice", json={"password": ALICE_NEW_PASSWORD}, headers=JOHN)]
+
+
+def _log_out_everywhere(client):
+    return [client.delete("/api/users/alice/sessions", headers=basic("alice", ALICE_PASSWORD))]
+
+
+def _admin_logs_out_everywhere(client):
+    return [client.delete("/api/users/alice/sessions", headers=JOHN)]
+
+
+def _delete_account(client):
+    return [client.delete("/api/users/alice", headers=JOHN)]
+
+
+def _delete_and_register_again(client):
+    # A new account under the same name is a new person: the old tokens name it, too.
+    return [*_delete_account(client), client.post("/api/users", json=new_user())]
+
+
+REVOCATIONS = {
+    "own-password-change": _change_own_password,
+    "admin-sets-password": _admin_sets_password,
+    "log-out-everywhere": _log_out_everywhere,
+    "admin-logs-out-everywhere": _admin_logs_out_everywhere,
+    "account-deletion": _delete_account,
+    "deletion-then-same-name-registered": _delete_and_register_again,
+}
+
+
+@pytest.mark.parametrize("revoke", REVOCATIONS.values(), ids=REVOCATIONS)
+def test_old_tokens_fail_when_the_index_has_not_caught_up(client, store, lagging_index, revoke):
+    tokens = alice_tokens(client)
+
+    for response in revoke(client):
+        assert response.status_code in (200, 201, 204), response.json
+
+    assert lagging_index, "the clean-up did not even ask the index"
+    assert len(stored_sessions_of(store, "alice")) == 3  # nothing tidied: the key must hold
+    for token in tokens:
+        assert_401(client.get("/api/user", headers=bearer(token)))
+
+
+def test_own_password_change_with_a_token_keeps_only_that_token(client, store, lagging_index):
+    mine, *others = alice_tokens(client)
+    change = {"password": ALICE_NEW_PASSWORD, "current_password": ALICE_PASSWORD}
+
+    response = client.patch("/api/users/alice", json=change, headers=bearer(mine))
+
+    assert response.status_code == 200
+    assert client.get("/api/user", headers=bearer(mine)).json["username"] == "alice"
+    for token in others:
+        assert_401(client.get("/api/user", headers=bearer(token)))
+    listed = client.get("/api/users/alice/sessions", headers=bearer(mine))
+    assert listed.status_code == 200  # the listing reads the index, which lags: no sessions
+    assert listed.json == []
+
+
+def test_log_out_everywhere_ends_more_sessions_than_one_index_page(app, client, store, clock):
+    assert client.post("/api/users", json=new_user()).status_code == 201
+    user_key = store.get("users", {"username": "alice"})["session_key"]
+    policy = app.extensions["session_policy"]
+    tokens = [
+        sessions.start(store, username="alice", user_key=user_key, policy=policy, now=clock.now)[0]
+        for _ in range(sessions.MAX_LISTED + 20)
+    ]
+
+    response = client.delete("/api/users/alice/sessions", headers=JOHN)
+
+    assert response.status_code == 204
+    for token in tokens:
+        assert_401(client.get("/api/user", headers=bearer(token)))
+    assert stored_sessions_of(store, "alice") == []  # every page tidied, not only the first
+
+
+# -- Races the conditional writes settle ----------------------------------------------------
+
+
+def before_first(store, operation, action):
+    """Run `action` once, just before the store's next call of `operation` is sent."""
+    pending = [action]
+
+    def hook(**kwargs):
+        if pending:
+            pending.pop()()
+
+    store.add_hook(f"before-call.dynamodb.{operation}", hook)
+
+
+def test_rehash_never_undoes_a_password_change_made_meanwhile(app, client, store):
+    client.post("/api/users", json=new_user())
+    app.extensions["passwords"].rounds = 5  # alice's hash (cost 4) is now due a re-hash
+    changed_meanwhile = app.extensions["passwords"].hash(ALICE_NEW_PASSWORD)
+
+    def concurrent_password_change():
+        # Another request sets a new password between this login's read and its re-hash.
+        store.client.update_item(
+            TableName=store.table_name("users"),
+            Key={"username": {"S": "alice"}},
+            UpdateExpression="SET password_hash = :h",
+            ExpressionAttributeValues={":h": {"S": changed_meanwhile}},
+        )
+
+    before_first(store, "UpdateItem", concurrent_password_change)
+
+    login(client, "alice", ALICE_PASSWORD)  # the old password was right when it was read
+
+    assert store.get("users", {"username": "alice"})["password_hash"] == changed_meanwhile
+    assert client.get("/api/user", headers=basic("alice", ALICE_PASSWORD)).status_code == 401
+    assert client.get("/api/user", headers=basic("alice", ALICE_NEW_PASSWORD)).status_code == 200
+
+
+def test_session_logged_out_during_a_request_is_not_served(client, store, clock):
+    token = login(client)["token"]
+    clock.advance(120)  # due a write-back of its last use
+
+    def concurrent_logout():
+        store.client.delete_item(
+            TableName=store.table_name("sessions"),
+            Key={"token_hash": {"S": hashlib.sha256(token.encode()).hexdigest()}},
+        )
+
+    before_first(store, "UpdateItem", concurrent_logout)
+
+    assert_401(client.get("/api/user", headers=bearer(token)))
+    assert session_items(store) == []  # the write-back did not bring it back
+
+
+def test_list_sessions_leaves_out_expired_ones(client, store, clock):
+    idle = login(client, "janedoe", "JanePass123")["token"]
+    clock.advance(IDLE + 1)
+    fresh = login(client, "janedoe", "JanePass123")["token"]
+
+    listed = client.get("/api/users/janedoe/sessions", headers=bearer(fresh)).json
+
+    assert len(session_items(store)) == 2  # DynamoDB has not deleted the idle one yet
+    assert [s["current"] for s in listed] == [True]
+    assert listed[0]["created_at"] == "2027-01-15T08:30:01.000Z"
+    assert_401(client.get("/api/user", headers=bearer(idle)))

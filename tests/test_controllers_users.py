@@ -325,7 +325,9 @@ def test_get_user_unknown_is_404(client, username):
 # -- PATCH /api/users/<username> ------------------------------------------------------------
 
 
-def test_update_user_changes_names_and_keeps_the_rest(client, alice):
+def test_update_user_changes_names_and_keeps_the_rest(client, clock, alice):
+    clock.advance(90)
+
     response = client.patch(
         "/api/users/alice", json={"first_name": " Alicia ", "last_name": "L"}, headers=ALICE
     )
@@ -334,8 +336,8 @@ def test_update_user_changes_names_and_keeps_the_rest(client, alice):
     assert response.json["first_name"] == "Alicia"
     assert response.json["last_name"] == "L"
     assert response.json["email"] == alice["email"]
-    assert response.json["created_at"] == alice["created_at"]
-    assert response.json["updated_at"] >= alice["updated_at"]
+    assert response.json["created_at"] == alice["created_at"] == "2027-01-15T08:00:00.000Z"
+    assert response.json["updated_at"] == "2027-01-15T08:01:30.000Z"  # the app's clock
     assert client.get("/api/users/alice").json["first_name"] == "Alicia"
 
 
@@ -491,3 +493,14 @@ def test_register_same_email_concurrently_one_wins(app, client, store, atomic_dy
         i for i in _table_items(store, "user_emails") if i["email"]["S"] == "shared@example.com"
     ]
     assert [c["username"]["S"] for c in claims] == [owners[0]["username"]["S"]]
+
+
+def test_timestamps_come_from_the_app_clock(client, clock):
+    clock.advance(0.25)
+    john = client.get("/api/users/johndoe", headers=JOHN).json  # seeded by this request
+    clock.advance(60)
+
+    alice = client.post("/api/users", json=new_user()).json
+
+    assert john["created_at"] == john["updated_at"] == "2027-01-15T08:00:00.250Z"
+    assert alice["created_at"] == alice["updated_at"] == "2027-01-15T08:01:00.250Z"

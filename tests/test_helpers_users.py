@@ -24,7 +24,7 @@ def scan(store, table):
 
 def create(store, passwords, **overrides):
     data = UserCreate(**new_user(**overrides))
-    return users.create_user(store, passwords=passwords, data=data, actor=None)
+    return users.create_user(store, passwords=passwords, data=data, actor=None, now=NOW)
 
 
 def test_seed_runs_once_when_the_table_is_created(store):
@@ -50,7 +50,7 @@ def test_seed_never_overwrites_an_existing_user(store, passwords):
         now=NOW,
     )
 
-    users.seed_demo_users(store, passwords=passwords)
+    users.seed_demo_users(store, passwords=passwords, now=NOW)
 
     assert users.get_user(store, username="johndoe").first_name == "Johnny"
     assert len(scan(store, users.USERS)) == 2
@@ -109,10 +109,10 @@ def test_create_admin_requires_admin_actor(store, passwords):
     john = users.get_user(store, username="johndoe")
 
     with pytest.raises(Forbidden):
-        users.create_user(store, passwords=passwords, data=data, actor=None)
+        users.create_user(store, passwords=passwords, data=data, actor=None, now=NOW)
     with pytest.raises(Forbidden):
-        users.create_user(store, passwords=passwords, data=data, actor=jane)
-    assert users.create_user(store, passwords=passwords, data=data, actor=john).is_admin
+        users.create_user(store, passwords=passwords, data=data, actor=jane, now=NOW)
+    assert users.create_user(store, passwords=passwords, data=data, actor=john, now=NOW).is_admin
 
 
 def test_update_email_moves_claim_in_one_transaction(store, passwords):

@@ -117,6 +117,11 @@ def test_wait_seconds_doubles_from_fifth_failure_up_to_fifteen_minutes(failures,
         (20, 0, 900),
         (20, 899.2, 1),
         (20, 900, None),
+        # Written by an instance whose clock runs ahead: never longer than the wait itself.
+        (5, -100, 1),
+        (8, -100, 8),
+        (8, -3.5, 8),
+        (20, -3600, 900),
     ],
 )
 def test_check_locks_for_the_rest_of_the_wait(failures, seconds_ago, retry_after):

@@ -34,7 +34,7 @@ def assert_rate_limited(response):
     assert "from this address" in response.json["detail"]
     retry_after = response.headers["Retry-After"]
     assert retry_after.isdigit()
-    assert 1 <= int(retry_after) <= 61  # a one-minute window, rounded up
+    assert 1 <= int(retry_after) <= 60  # what is left of a one-minute window
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
@@ -242,6 +242,19 @@ def test_login_past_the_limit_is_429_with_retry_after(limited, login, ok):
 
     assert_rate_limited(login(limited))
     assert_rate_limited(login(limited))
+
+
+@pytest.mark.parametrize(("limit", "window"), [("2 per hour", 3600), ("2 per 10 seconds", 10)])
+def test_retry_after_is_the_time_left_in_the_window(aws, settings, limit, window):
+    client = build_client(settings, RATELIMIT_LOGIN=limit)
+    for _ in range(2):
+        assert login_by_session(client).status_code == 201
+
+    response = login_by_session(client)
+
+    assert response.status_code == 429
+    # The window began with the first login, a moment ago: nearly all of it is left.
+    assert window - 5 <= int(response.headers["Retry-After"]) <= window
 
 
 def test_register_past_the_limit_is_429_with_retry_after(limited):

@@ -52,7 +52,7 @@ def list_users(query: ListQuery) -> tuple:
 def register(data: UserCreate) -> tuple:
     """Register a user. Creating an admin takes an admin's credentials."""
     actor = current_user(required=False)
-    user = users.create_user(store(), passwords=passwords(), data=data, actor=actor)
+    user = users.create_user(store(), passwords=passwords(), data=data, actor=actor, now=now())
     return user.self_view(), 201, {"Location": url_for(".get_user", username=user.username)}
 
 

@@ -354,8 +354,10 @@ class DynamoInterface:
                 return found
         raise ServiceUnavailable()
 
-    def query_index(self, table: str, index: str, *, value: Any, limit: int = 100) -> list[Item]:
-        """Every item whose index key equals `value`, at most `limit`, following pages."""
+    def query_index(
+        self, table: str, index: str, *, value: Any, limit: int | None = None
+    ) -> list[Item]:
+        """Every item whose index key equals `value` (at most `limit`), following pages."""
         hash_key = self._specs[table].indexes[index]
         args: dict[str, Any] = {
             "TableName": self.table_name(table),
@@ -365,7 +367,7 @@ class DynamoInterface:
             "ExpressionAttributeValues": self._dump({":v": value}),
         }
         items: list[Item] = []
-        while len(items) < limit:
+        while limit is None or len(items) < limit:
             response = self._call(table, "query", **args)
             items += [self._load(raw) for raw in response.get("Items", [])]
             if "LastEvaluatedKey" not in response:

@@ -140,9 +140,14 @@ def of_user(store: DynamoInterface, *, username: str) -> list[SessionItem]:
 
 
 def purge(store: DynamoInterface, *, username: str, keep: str | None = None) -> None:
-    """Delete a user's stored sessions but `keep` (a token hash): tidying, not revocation."""
-    doomed = [s for s in of_user(store, username=username) if s.token_hash != keep]
-    store.delete_many(SESSIONS, [{"token_hash": s.token_hash} for s in doomed])
+    """Delete every stored session of a user but `keep` (a token hash).
+
+    Tidying, not revocation: the index may not list the newest sessions yet (DynamoDB's
+    indexes are eventually consistent); those already fail on their stale user key.
+    """
+    items = store.query_index(SESSIONS, BY_USERNAME, value=username)
+    doomed = [item["token_hash"] for item in items if item["token_hash"] != keep]
+    store.delete_many(SESSIONS, [{"token_hash": token_hash} for token_hash in doomed])
 
 
 def view(session: SessionItem, *, current: SessionItem | None) -> SessionPublic:

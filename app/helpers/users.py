@@ -33,7 +33,7 @@ from app.models import (
     canonical_username,
     decode_username,
     encode_username,
-    now_iso,
+    iso,
 )
 
 log = logging.getLogger(__name__)
@@ -71,26 +71,29 @@ def create_user(
     passwords: PasswordHasher,
     data: UserCreate,
     actor: UserItem | None,
+    now: float,
 ) -> UserItem:
     """Register a user; only an admin may create another admin."""
     if data.account_type == "admin_user" and not (actor and actor.is_admin):
         raise Forbidden("Only an admin can create an admin account.")
     _check_policy(data.password, username=data.username, email=data.email)
-    return _insert(store, passwords=passwords, data=data)
+    return _insert(store, passwords=passwords, data=data, now=now)
 
 
-def seed_demo_users(store: DynamoInterface, *, passwords: PasswordHasher) -> None:
+def seed_demo_users(store: DynamoInterface, *, passwords: PasswordHasher, now: float) -> None:
     """Add the tutorial's two demo users, never overwriting an existing user."""
     for data in DEMO_USERS:
         try:
-            _insert(store, passwords=passwords, data=data)
+            _insert(store, passwords=passwords, data=data, now=now)
             log.info("seeded demo user %s", data.username)
         except Conflict:
             log.info("demo user %s already exists; left as it is", data.username)
 
 
-def _insert(store: DynamoInterface, *, passwords: PasswordHasher, data: UserCreate) -> UserItem:
-    stamp = now_iso()
+def _insert(
+    store: DynamoInterface, *, passwords: PasswordHasher, data: UserCreate, now: float
+) -> UserItem:
+    stamp = iso(now)
     user = UserItem(
         **data.model_dump(exclude={"password"}),
         password_hash=passwords.hash(data.password),
@@ -177,7 +180,7 @@ def update_user(
         fields["session_key"] = sessions.new_key()
         if current_session is not None and current_session.username == target:
             keep = current_session
-    fields["updated_at"] = now_iso()
+    fields["updated_at"] = iso(now)
     user = _write_changes(store, current, fields, keep=keep)
     if "session_key" in fields:
         # Other sessions already fail (their key is not the user's); this tidies the table.
