@@ -128,7 +128,7 @@ def problem(
     response.mimetype = PROBLEM_MIMETYPE
     for name, value in (headers or {}).items():
         response.headers[name] = value
-    if status == 401:
+    if status == 401 and "WWW-Authenticate" not in response.headers:
         response.headers["WWW-Authenticate"] = _challenge()
     return response
 

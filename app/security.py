@@ -15,9 +15,21 @@ from app.controllers.common import require_json_body
 from app.errors import problem
 
 # Every password check from one client address spends one shared login budget: the login
-# routes always, any other route when it carries HTTP Basic credentials or a password in the
-# query string. Registration has a budget of its own.
+# route always, the other routes that can check a password when they carry HTTP Basic
+# credentials or a password in the query string. Registration has a budget of its own.
 LOGIN_ROUTES = ("sessions.login",)
+PASSWORD_ROUTES = frozenset(
+    {
+        *LOGIN_ROUTES,
+        "users.register",
+        "users.get_user",
+        "users.update_user",
+        "users.delete_user",
+        "users.check_credentials",
+        "sessions.list_sessions",
+        "sessions.revoke_sessions",
+    }
+)
 REGISTER_ROUTE = "users.register"
 EXPOSED_HEADERS = ["Location", "Link", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
 
@@ -65,7 +77,7 @@ def _init_rate_limits(app: APIFlask) -> None:
     )
     register = limiter.limit(app.config["RATELIMIT_REGISTER"])
     for endpoint, view in list(app.view_functions.items()):
-        if endpoint.startswith(("users.", "sessions.")):
+        if endpoint in PASSWORD_ROUTES:
             view = login(view)
         if endpoint == REGISTER_ROUTE:
             view = register(view)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from apiflask import APIFlask
 from flask.testing import FlaskClient
 from moto import mock_aws
 
@@ -113,6 +114,14 @@ def _is_login(response: Any) -> bool:
     )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def leak_checking_clients() -> Iterator[None]:
+    """Every app a test builds hands out the leak-checking client: no test can skip it."""
+    APIFlask.test_client_class = LeakCheckingClient
+    yield
+    APIFlask.test_client_class = None
+
+
 @pytest.fixture(autouse=True)
 def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Every test: no captured log record carries a password or a hash."""
@@ -152,9 +161,7 @@ def settings() -> dict[str, Any]:
 @pytest.fixture
 def app(aws: None, settings: dict[str, Any]) -> Any:
     """The app over mocked DynamoDB."""
-    app = create_app(settings)
-    app.test_client_class = LeakCheckingClient
-    return app
+    return create_app(settings)
 
 
 @pytest.fixture

@@ -5,12 +5,14 @@ What a browser does with it is in test_browser.py; these tests need no browser.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from app.controllers.pages import CONTENT_SECURITY_POLICY
+import pytest
 
 STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
 IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;]*?\bfrom\s+["']([^"']+)["']""", re.M)
@@ -46,6 +48,35 @@ class Page(HTMLParser):
 
     def all(self, tag: str) -> list[dict[str, str | None]]:
         return [attrs for name, attrs in self.elements if name == tag]
+
+
+# What the page and its files must carry, written out here: a test that read the app's own
+# constant would agree with any change to it.
+PAGE_POLICY = {
+    "default-src": ["'none'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'none'"],
+    "frame-ancestors": ["'none'"],
+    "require-trusted-types-for": ["'script'"],
+    "trusted-types": ["'none'"],
+}
+PAGE_COMPANIONS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+
+def assert_page_headers(response, url):
+    assert directives(response.headers["Content-Security-Policy"]) == PAGE_POLICY, url
+    for name, value in PAGE_COMPANIONS.items():
+        assert response.headers.get(name) == value, f"{url}: {name}"
 
 
 def directives(policy: str) -> dict[str, list[str]]:
@@ -97,19 +128,18 @@ def test_the_page_is_html_with_a_strict_content_security_policy(client):
 
     assert response.status_code == 200
     assert response.mimetype == "text/html"
-    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
-    policy = directives(CONTENT_SECURITY_POLICY)
-    assert policy["default-src"] == ["'none'"]
-    assert policy["script-src"] == ["'self'"]
-    assert policy["style-src"] == ["'self'"]
-    assert policy["connect-src"] == ["'self'"]
-    assert policy["frame-ancestors"] == ["'none'"]
-    assert policy["form-action"] == ["'none'"]
-    assert policy["require-trusted-types-for"] == ["'script'"]
-    assert "unsafe" not in CONTENT_SECURITY_POLICY
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
-    assert response.headers["X-Frame-Options"] == "DENY"
+    assert_page_headers(response, "/")
+
+
+@pytest.mark.parametrize(
+    "url", ["/static/index.html", "/static/app.js", "/static/style.css", "/static/favicon.svg"]
+)
+def test_the_page_files_carry_the_same_headers(client, url):
+    # /static/index.html is the page itself: no way around the policy.
+    response = client.get(url)
+
+    assert response.status_code == 200
+    assert_page_headers(response, url)
 
 
 def test_the_page_revalidates_instead_of_downloading_again(client):
@@ -143,8 +173,7 @@ def test_every_asset_is_local_and_served(client):
     for url, response in assets.items():
         assert response.status_code == 200, url
         assert response.mimetype == MIMETYPES[Path(url).suffix], url
-        # The policy travels with the page's own files too.
-        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert_page_headers(response, url)  # the policy travels with every file of the page
 
 
 def test_nothing_is_loaded_from_elsewhere(client):
@@ -193,12 +222,43 @@ def test_the_page_is_not_part_of_the_api_document(client):
     assert all(path.startswith("/api/") for path in paths)
 
 
-def test_the_api_and_its_docs_keep_their_own_headers(client):
-    # Swagger UI needs its inline script; the API answers JSON, not documents.
-    for url in ("/api/users", "/api/docs"):
-        response = client.get(url)
-        assert response.status_code == 200, url
-        assert "Content-Security-Policy" not in response.headers, url
+def test_the_api_answers_json_without_a_page_policy(client):
+    response = client.get("/api/users")
+
+    assert response.status_code == 200
+    assert "Content-Security-Policy" not in response.headers
+
+
+def inline_hashes(html: str, tag: str) -> list[str]:
+    blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'"
+        for b in blocks
+    ]
+
+
+@pytest.mark.parametrize("url", ["/api/docs", "/api/docs/oauth2-redirect"])
+def test_the_api_docs_have_a_policy_of_their_own(client, url):
+    response = client.get(url)
+    html = response.get_data(as_text=True)
+
+    assert response.status_code == 200
+    scripts, styles = inline_hashes(html, "script"), inline_hashes(html, "style")
+    assert scripts, "APIFlask's page runs an inline script: its hash must be allowed"
+    # Swagger UI needs its own inline script and style: allowed by hash, nothing else inline.
+    assert directives(response.headers["Content-Security-Policy"]) == {
+        "default-src": ["'none'"],
+        "script-src": ["'self'", *scripts],
+        "style-src": ["'self'", *styles],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_the_page_only_answers_get(client):
@@ -214,3 +274,11 @@ def test_a_missing_asset_is_a_404(client):
 
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
+
+
+def test_the_api_docs_never_send_the_document_to_swagger_io(client):
+    html = client.get("/api/docs").get_data(as_text=True)
+
+    # Swagger UI's default validator would load an image from validator.swagger.io, naming
+    # the document's URL; the policy would block it, and the page turns the validator off.
+    assert '"validatorUrl": null' in html

