@@ -6,6 +6,8 @@ import base64
 import hashlib
 import json
 import logging
+import os
+import random
 import socket
 import threading
 from collections.abc import Iterator
@@ -19,6 +21,23 @@ from moto import mock_aws
 
 from app import create_app
 from app.config import TestingConfig, settings_of
+
+# The schemathesis runs' seed (tests/test_openapi.py) unless FUZZ_SEED says otherwise.
+DEFAULT_FUZZ_SEED = "20261201"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fix the fuzzing seed for the whole run: FUZZ_SEED, `random` for a new one, or ours."""
+    seed = os.environ.get("FUZZ_SEED", DEFAULT_FUZZ_SEED)
+    if seed == "random":
+        seed = str(random.SystemRandom().getrandbits(32))
+    os.environ["FUZZ_SEED"] = seed
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which seed the fuzzing used, so that a failure can be replayed with it."""
+    return f"fuzzing seed: FUZZ_SEED={os.environ['FUZZ_SEED']}"
+
 
 # What must never appear in a response or a log line, whatever the test sent.
 ALWAYS_SECRET = ("$2b$", "password_hash")

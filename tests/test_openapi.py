@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote
 
+import hypothesis
 import pytest
 import schemathesis
 from flask.testing import FlaskClient
@@ -23,14 +26,14 @@ from openapi_spec_validator import validate
 from schemathesis.core import NotSet
 from schemathesis.generation.meta import TestPhase
 from schemathesis.specs.openapi._auth_retry import INVALID_CREDENTIAL
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from app import create_app
-from app.config import TestingConfig, settings_of
+from app.config import ProductionConfig, TestingConfig, settings_of
 from app.helpers import lockout
 from app.helpers.users import encode_cursor
 from app.models import canonical_username
-from tests.conftest import JOHN, SENT_SECRETS, assert_no_secret, new_user
+from tests.conftest import JOHN, SENT_SECRETS, assert_no_secret, basic, new_user
 
 PROBLEM = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -45,6 +48,7 @@ USERS_API = {
 ADMIN = "johndoe"
 SECRETS = ("JohnPass123", "JanePass123")
 JANE_LOGIN = {"username": "janedoe", "password": "JanePass123"}
+JANE_WRONG = basic("janedoe", "not-her-password")
 # Accounts that exist in every run (any case: usernames are case-insensitive).
 KNOWN_USERS = ("janedoe", "JaneDoe", ADMIN)
 # Accounts the DELETE run re-creates before each example that targets them.
@@ -207,10 +211,16 @@ def test_docs_page_assets_are_served(app, docs_assets):
 
 # -- schemathesis ---------------------------------------------------------------------------
 #
-# Every operation of the document, fuzzed through the WSGI app (coverage, then fuzzing
-# phases; 50 hypothesis examples each), signed in as the seeded admin. Each operation runs
-# on an app of its own over fresh moto tables. A share of the valid cases is aimed at real
-# accounts so that success paths run, not just 404 and 401.
+# Every operation of the document, fuzzed through the WSGI app: schemathesis's coverage
+# phase (examples built from the schema's edges), then its fuzzing phase (hypothesis, at most
+# MAX_EXAMPLES generated cases; fewer when hypothesis exhausts what it can generate). Each
+# operation runs on an app of its own over fresh moto tables, signed in as the seeded admin,
+# with a share of the valid cases aimed at real accounts so that success paths run, not just
+# 404 and 401. Three passes: the generous testing budgets, the destructive operations on
+# their own, and every operation under production's per-address budgets and the lockout.
+#
+# The run is seeded (FUZZ_SEED, fixed unless set; `FUZZ_SEED=random` picks a new one, shown
+# in pytest's header), and hypothesis's example database is off: a seed replays a run.
 
 
 class AppUnderTest:
@@ -274,6 +284,9 @@ class FuzzRun:
     statuses: Counter[int] = field(default_factory=Counter)
     # Valid cases of the fuzzing phase whose credentials are ours (not part of the input).
     signed_in: Counter[int] = field(default_factory=Counter)
+    # Production's budgets and the lockout in force: 429s are the point, not a setup failure.
+    budgets: bool = False
+    documented: set[str] = field(default_factory=set)  # the statuses the operation lists
 
     def login(self) -> str:
         response = self.client.post("/api/sessions", json=JANE_LOGIN)
@@ -305,17 +318,23 @@ def _logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [*caplog.get_records("setup"), *caplog.get_records("call")]
 
 
-@pytest.fixture
-def fuzz_run(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[FuzzRun]:
+@contextmanager
+def _fuzzed_app(caplog: pytest.LogCaptureFixture, *, budgets: bool) -> Iterator[FuzzRun]:
     """A fresh app over fresh moto tables (demo users seeded) for one operation's run.
 
-    Afterwards no log record may hold a secret, and the operation must have succeeded at
-    least once with mostly accepted credentials, or the run tested only error paths.
+    Afterwards no log record may hold a secret.
     """
     caplog.set_level(logging.DEBUG)
+    settings_ = settings_of(TestingConfig)
+    if budgets:
+        production = settings_of(ProductionConfig)
+        for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER"):
+            settings_[name] = production[name]
     with mock_aws():
-        APP.app = create_app(settings_of(TestingConfig))
-        run = FuzzRun(client=APP.app.test_client(), store=APP.app.extensions["dynamo"])
+        APP.app = create_app(settings_)
+        run = FuzzRun(
+            client=APP.app.test_client(), store=APP.app.extensions["dynamo"], budgets=budgets
+        )
         run.token = run.login()
         try:
             yield run
@@ -324,6 +343,17 @@ def fuzz_run(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -
     for record in _logged(caplog):
         leaked = run.leaks(record.getMessage() + (record.exc_text or ""))
         assert not leaked, f"log record {record.name} leaks {leaked}"
+
+
+@pytest.fixture
+def fuzz_run(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[FuzzRun]:
+    """One operation's run under the testing budgets.
+
+    The operation must have succeeded at least once with mostly accepted credentials, or
+    the run tested only error paths.
+    """
+    with _fuzzed_app(caplog, budgets=False) as run:
+        yield run
     if run.failed:
         return
     label = request.node.name
@@ -331,6 +361,22 @@ def fuzz_run(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -
     assert successes, f"{label}: no 2xx in {run.statuses.total()} calls: {run.statuses}"
     refused = run.signed_in[401] + run.signed_in[429]
     assert refused <= run.signed_in.total() / 2, f"{label}: credentials refused: {run.signed_in}"
+
+
+@pytest.fixture
+def budget_run(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[FuzzRun]:
+    """One operation's run under production's per-address budgets and the account lockout.
+
+    Every status it met was documented (schemathesis's conformance check); an operation that
+    documents 429 must have met a limit, or the run never reached what it is here to test.
+    """
+    with _fuzzed_app(caplog, budgets=True) as run:
+        yield run
+    if run.failed or "429" not in run.documented:
+        return
+    assert run.statuses[429], f"{request.node.name}: no limit met in {run.statuses}"
 
 
 @pytest.fixture(autouse=True)
@@ -452,24 +498,37 @@ def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
                 headers=JOHN,
                 json=new_user(username=target, email=f"{target}@example.com"),
             )
-            assert registered.status_code in (201, 409)
+            # Under production's budgets the registration itself can be refused.
+            assert registered.status_code in ((201, 409, 429) if run.budgets else (201, 409))
+    # Under the budgets, the calls take turns with a right password, a wrong one (the
+    # per-address budget and jane's lockout both run out) and a token. The budgets are state
+    # anyway, so the turn is the call's number rather than a pick from the generated data.
+    turn = (JOHN, JANE_WRONG, None)[len(run.sent) % 3] if run.budgets else None
+    if label in BEARER_ONLY:
+        if turn:  # Basic cannot work here: refused as such (401), never counted (429)
+            return turn
+        # A fresh login per logout (none under the budgets: then the spent token, 401).
+        token = run.login() if case.method == "DELETE" and not run.budgets else run.token
+        return {"Authorization": f"Bearer {token}"}
+    if run.budgets:
+        return turn or {"Authorization": f"Bearer {run.token}"}
     # ignored_auth probes each call with the same wrong Basic credentials; five in a row
     # lock that account (429, by design) where the check expects 401: start each unlocked.
     run.store.delete(lockout.FAILURES, {"username": PROBE_ACCOUNT})
-    if label in BEARER_ONLY:
-        token = run.login() if case.method == "DELETE" else run.token
-        return {"Authorization": f"Bearer {token}"}
     return JOHN
 
 
 def _call(case: Any, run: FuzzRun) -> None:
     # What the fuzzer generated, before _steer adds real credentials that must not echo.
     run.sent.append(repr((case.path_parameters, case.query, case.body, case.headers)))
+    run.documented = set(case.operation.definition.raw["responses"])
     headers = _steer(case, run)
     try:
         response = case.call_and_validate(
             headers=headers,
-            excluded_checks=[positive_data_acceptance],
+            # Under the budgets a spent one answers ignored_auth's wrong-credential probe with
+            # 429 before any password is checked: that check runs in the other passes.
+            excluded_checks=[positive_data_acceptance, *([ignored_auth] if run.budgets else [])],
             additional_checks=[
                 positive_data_accepted,
                 documented_headers_sent,
@@ -484,8 +543,11 @@ def _call(case: Any, run: FuzzRun) -> None:
         run.signed_in[response.status_code] += 1
 
 
+MAX_EXAMPLES = 50
+SEED = int(os.environ["FUZZ_SEED"])  # set by conftest.py's pytest_configure
 SETTINGS = settings(
-    max_examples=50,
+    max_examples=MAX_EXAMPLES,
+    database=None,
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,
@@ -498,11 +560,20 @@ SETTINGS = settings(
 
 @schema.exclude(func=lambda ctx: ctx.operation.label in DESTRUCTIVE).parametrize()
 @SETTINGS
+@hypothesis.seed(SEED)
 def test_operation_conforms_to_document_as_admin(case, fuzz_run):
     _call(case, fuzz_run)
 
 
 @schema.include(func=lambda ctx: ctx.operation.label in DESTRUCTIVE).parametrize()
 @SETTINGS
+@hypothesis.seed(SEED)
 def test_destructive_operation_conforms_to_document(case, fuzz_run):
     _call(case, fuzz_run)
+
+
+@schema.parametrize()
+@SETTINGS
+@hypothesis.seed(SEED)
+def test_operation_conforms_to_document_under_production_budgets(case, budget_run):
+    _call(case, budget_run)
