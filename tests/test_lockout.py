@@ -191,6 +191,20 @@ def test_login_attempts_refused_while_locked_are_not_counted(client, store, cloc
     assert failures_of(store, "janedoe") == 6
 
 
+def test_failure_counter_is_forgotten_a_day_after_the_last_failure(client, store, clock):
+    fail(client, 2)
+    clock.advance(3600)
+    fail(client, 1)
+
+    item = store.get("login_failures", {"username": "janedoe"})
+    assert item["failures"] == 3
+    assert item["last_failure_at"] == clock.now
+    # DynamoDB's TTL deletes the counter a day after the latest failure, not sooner.
+    assert item["expires_at"] == clock.now + 24 * 3600
+    ttl = store.client.describe_time_to_live(TableName=store.table_name("login_failures"))
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+
 def test_successful_login_after_wait_resets_the_count(client, store, clock):
     fail_waiting(client, clock, 8)  # locked for 8 s
     clock.advance(8)
