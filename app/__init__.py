@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from apiflask import APIFlask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
 from app import errors, logs, openapi, security
 from app.config import Config, config_from_env, settings_of, validate
 from app.controllers import docs, health, pages, sessions, users
-from app.helpers import lockout
-from app.helpers import sessions as session_service
-from app.helpers import users as user_service
+from app.helpers import tables
 from app.helpers.dynamo import DynamoInterface
 from app.helpers.health import Readiness
 from app.helpers.passwords import PasswordHasher
 from app.helpers.sessions import SessionPolicy
+from app.helpers.state import AppState
+from app.helpers.users import seed_demo_users
 
 __version__ = "0.1.0"
 
@@ -44,24 +45,23 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     app.json.sort_keys = False
 
     store = DynamoInterface.from_config(app.config)
+    for spec in tables.SPECS:
+        store.register_table(spec)
     hasher = PasswordHasher(rounds=app.config["BCRYPT_ROUNDS"])
     hasher.dummy_hash  # noqa: B018 - made now, so no login pays for it
-    for spec in (*user_service.TABLES, session_service.TABLE, lockout.TABLE):
-        store.register_table(spec)
-    if app.config["SEED_DEMO_USERS"]:
-        store.on_create(
-            user_service.USERS,
-            lambda: user_service.seed_demo_users(
-                store, passwords=hasher, now=app.extensions["clock"]()
-            ),
-        )
-    app.extensions["dynamo"] = store
-    app.extensions["passwords"] = hasher
-    app.extensions["session_policy"] = SessionPolicy.from_config(app.config)
-    app.extensions["clock"] = time.time
-    app.extensions["readiness"] = Readiness(
-        store, table=user_service.USERS, cache_seconds=app.config["HEALTH_CACHE_SECONDS"]
+    state = AppState(
+        store=store,
+        passwords=hasher,
+        session_policy=SessionPolicy.from_config(app.config),
+        readiness=Readiness(
+            store, table=tables.users.USERS, cache_seconds=app.config["HEALTH_CACHE_SECONDS"]
+        ),
+        # One limiter per app, so that each app (and each test) counts on its own.
+        limiter=Limiter(get_remote_address),
     )
+    state.install(app)
+    if app.config["SEED_DEMO_USERS"]:
+        store.on_create(tables.users.USERS, lambda: seed_demo_users(state))
 
     logs.init_app(app, store)
     errors.init_app(app)

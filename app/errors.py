@@ -11,8 +11,8 @@ from apiflask import APIFlask, HTTPError
 from flask import Response, jsonify, request
 
 PROBLEM_MIMETYPE = "application/problem+json"
-REALM = '"users-api"'
-BEARER_CHALLENGE = f"Bearer realm={REALM}"
+# What a 401 invites when nothing more precise was set (routes set their own challenge).
+DEFAULT_CHALLENGE = 'Basic realm="users-api", Bearer realm="users-api"'
 log = logging.getLogger(__name__)
 
 
@@ -129,20 +129,8 @@ def problem(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     if status == 401 and "WWW-Authenticate" not in response.headers:
-        response.headers["WWW-Authenticate"] = _challenge()
+        response.headers["WWW-Authenticate"] = DEFAULT_CHALLENGE
     return response
-
-
-def _challenge() -> str:
-    """The schemes a 401 invites the client to use.
-
-    A bearer client (a browser front end) is offered Bearer only: a Basic challenge would
-    make the browser open its own password dialog.
-    """
-    auth = request.authorization
-    if (auth is not None and auth.type == "bearer") or request.path == "/api/sessions":
-        return BEARER_CHALLENGE
-    return f"Basic realm={REALM}, {BEARER_CHALLENGE}"
 
 
 def _field_errors(detail: Mapping[str, Mapping[str, list[str]]]) -> list[dict[str, str]]:

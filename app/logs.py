@@ -12,8 +12,8 @@ from typing import Any
 from apiflask import APIFlask
 from flask import Response, g, has_request_context, request
 
+from app.helpers.clock import iso
 from app.helpers.dynamo import DynamoInterface
-from app.models import iso
 
 access_log = logging.getLogger("app.access")
 

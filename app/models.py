@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import unicodedata
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -65,21 +62,6 @@ def _password_rules(value: str) -> str:
 def canonical_username(value: str) -> str | None:
     """The stored form of a username, or None when it cannot be one."""
     return value.lower() if _USERNAME_ANY_CASE.fullmatch(value) else None
-
-
-def encode_username(username: str) -> str:
-    """A stored username as unpadded base64url (page cursors, a token's owner part)."""
-    return base64.urlsafe_b64encode(username.encode("ascii")).decode("ascii").rstrip("=")
-
-
-def decode_username(text: str) -> str | None:
-    """The stored username `encode_username` made `text` from, or None if it made no such."""
-    try:
-        padded = text + "=" * (-len(text) % 4)
-        username = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    return username if canonical_username(username) == username else None
 
 
 Username = Annotated[
@@ -275,9 +257,3 @@ class LoginResult(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the scheme name, not a secret
     expires_at: Timestamp
     user: UserSelf
-
-
-def iso(epoch: float) -> str:
-    """An epoch time as stored timestamps are written: ISO 8601, UTC, `Z`."""
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

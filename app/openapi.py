@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from apiflask import APIFlask
+from werkzeug.routing import Rule
 
+from app.controllers.access import BASIC, BEARER, Access, declared_access
 from app.errors import PROBLEM_MIMETYPE
 
 DESCRIPTION = """\
@@ -19,25 +22,20 @@ HTTP Basic works on the same routes. Every error is an RFC 9457 problem
 hashed with bcrypt and never returned or logged; tokens are stored only as SHA-256 hashes.
 """
 
-BASIC = "basicAuth"
-BEARER = "bearerAuth"
+# The OpenAPI names of the Authorization schemes a route's access declaration reads.
+SCHEME_NAMES = {BEARER: "bearerAuth", BASIC: "basicAuth"}
 SECURITY_SCHEMES = {
-    BASIC: {
+    SCHEME_NAMES[BASIC]: {
         "type": "http",
         "scheme": "basic",
         "description": "A user's username and password (checked on every request).",
     },
-    BEARER: {
+    SCHEME_NAMES[BEARER]: {
         "type": "http",
         "scheme": "bearer",
         "description": "A session token from `POST /api/sessions`.",
     },
 }
-SIGNED_IN: list[dict[str, list[str]]] = [{BEARER: []}, {BASIC: []}]
-# `{}` in the list makes credentials optional: anonymous callers get less.
-SIGNED_IN_OPTIONAL: list[dict[str, list[str]]] = [*SIGNED_IN, {}]
-BEARER_ONLY: list[dict[str, list[str]]] = [{BEARER: []}]
-ANONYMOUS: list[dict[str, list[str]]] = []
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -101,23 +99,51 @@ def init_app(app: APIFlask) -> None:
         for unused in ("HTTPError", "ValidationError"):
             schemas.pop(unused, None)
         schemas["Problem"] = PROBLEM_SCHEMA
-        for path in spec.get("paths", {}).values():
+        paths = spec.get("paths", {})
+        for rule in app.url_map.iter_rules():
+            view = app.view_functions[rule.endpoint]
+            declared = declared_access(view)
+            operations = paths.get(openapi_path(rule))
+            if declared is None or operations is None:
+                continue
+            for method in rule.methods or ():
+                if method.lower() in operations:
+                    operation = operations[method.lower()]
+                    _declare_access(operation, declared)
+                    if getattr(view, "registration_budget", False):
+                        _document(operation, 429)
+        for path in paths.values():
             for operation in path.values():
                 _finish_operation(operation)
         return spec
 
 
+def openapi_path(rule: Rule) -> str:
+    """The document's path for a URL rule: `/api/users/<username>` → `/api/users/{username}`."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+
+
+def _declare_access(operation: dict[str, Any], declared: Access) -> None:
+    """The route's security and the statuses its access declaration can answer."""
+    security = [{SCHEME_NAMES[scheme]: []} for scheme in declared.schemes]
+    if security and not declared.required:
+        security.append({})  # credentials are optional: anonymous callers get less
+    operation["security"] = security
+    _document(operation, *sorted(declared.statuses))
+
+
+def _document(operation: dict[str, Any], *codes: int) -> None:
+    statuses = operation.setdefault("responses", {})
+    for code in codes:
+        statuses.setdefault(str(code), {"description": HTTPStatus(code).phrase})
+
+
 def _finish_operation(operation: dict[str, Any]) -> None:
     if "requestBody" in operation:
         operation["requestBody"]["required"] = True
-    statuses = operation.setdefault("responses", {})
-    # Every route reads DynamoDB; every JSON body can be malformed, too big or not JSON;
-    # credentials can be wrong, and a password check can meet the account lockout.
-    schemes = {name for option in operation.get("security", []) for name in option}
-    extra = [503] + ([400, 413, 415, 422] if "requestBody" in operation else [])
-    extra += ([401] if schemes else []) + ([429] if BASIC in schemes else [])
-    for code in extra:
-        statuses.setdefault(str(code), {"description": HTTPStatus(code).phrase})
+    # Every route reads DynamoDB; every JSON body can be malformed, too big or not JSON.
+    _document(operation, 503, *([400, 413, 415, 422] if "requestBody" in operation else []))
+    statuses = operation["responses"]
     for code, response in statuses.items():
         if int(code) < 400:
             continue

@@ -4,34 +4,27 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from apiflask import APIFlask
-from flask import Response, request
+from flask import Response, current_app, g, request
 from flask_cors import CORS
-from flask_limiter import Limiter, RateLimitExceeded
-from flask_limiter.util import get_remote_address
+from flask_limiter import RateLimitExceeded
 
-from app.controllers.common import require_json_body
-from app.errors import problem
+from app.controllers.access import declared_access
+from app.errors import UnsupportedMediaType, problem
+from app.helpers.credentials import BUDGET_SPENT
+from app.helpers.state import state_of
 
-# Every password check from one client address spends one shared login budget: the login
-# route always, the other routes that can check a password when they carry HTTP Basic
-# credentials or a password in the query string. Registration has a budget of its own.
-LOGIN_ROUTES = ("sessions.login",)
-PASSWORD_ROUTES = frozenset(
-    {
-        *LOGIN_ROUTES,
-        "users.register",
-        "users.get_user",
-        "users.update_user",
-        "users.delete_user",
-        "users.check_credentials",
-        "sessions.list_sessions",
-        "sessions.revoke_sessions",
-    }
-)
-REGISTER_ROUTE = "users.register"
 EXPOSED_HEADERS = ["Location", "Link", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def registration_budget(view: View) -> View:
+    """Put a route under the per-address registration budget (RATELIMIT_REGISTER)."""
+    view.registration_budget = True  # type: ignore[attr-defined]
+    return view
 
 
 def init_app(app: APIFlask) -> None:
@@ -52,7 +45,8 @@ def _init_hooks(app: APIFlask) -> None:
     @app.before_request
     def check_body() -> None:
         if request.method in ("POST", "PUT", "PATCH"):
-            require_json_body()
+            _require_json_body()
+        spends_login_budget()  # even with the limiter off: check_password reads it
 
     @app.after_request
     def secure_headers(response: Response) -> Response:
@@ -68,18 +62,37 @@ def _init_hooks(app: APIFlask) -> None:
         return response
 
 
+def _require_json_body() -> None:
+    """Before a route that reads a JSON body: 415 for another type, 400/413 for a bad body."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    spec = getattr(view, "_spec", {})
+    if not spec.get("body"):
+        return
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType()
+    # Parse now so that malformed JSON (400) and an oversized body (413) answer before
+    # validation; Flask caches the result for the view.
+    request.get_json()
+
+
 def _init_rate_limits(app: APIFlask) -> None:
-    # One Limiter per app, so each app (and each test) counts on its own storage.
-    limiter = Limiter(get_remote_address, app=app)
-    app.extensions["limiter"] = limiter
+    # One Limiter per app (in its state), so each app (and each test) counts on its own.
+    limiter = state_of(app).limiter
+    limiter.init_app(app)
+    # Every request that can check a password spends one budget per client address,
+    # whichever route it goes to: the routes are the ones whose access says so.
     login = limiter.shared_limit(
-        app.config["RATELIMIT_LOGIN"], scope="login", exempt_when=_checks_no_password
+        app.config["RATELIMIT_LOGIN"],
+        scope="login",
+        exempt_when=lambda: not spends_login_budget(),
     )
     register = limiter.limit(app.config["RATELIMIT_REGISTER"])
     for endpoint, view in list(app.view_functions.items()):
-        if endpoint in PASSWORD_ROUTES:
+        declared = declared_access(view)
+        if declared is not None and declared.checks_password:
             view = login(view)
-        if endpoint == REGISTER_ROUTE:
+        if getattr(view, "registration_budget", False):
             view = register(view)
         app.view_functions[endpoint] = view
 
@@ -96,13 +109,14 @@ def _init_rate_limits(app: APIFlask) -> None:
         )
 
 
-def _checks_no_password() -> bool:
-    """Whether the request leaves the login budget alone: it checks no password.
+def spends_login_budget() -> bool:
+    """Whether this request can check a password, by its route's declared access.
 
-    A signed-in client (a bearer token, e.g. asking "who am I") is not guessing passwords.
+    Worked out once per request, before the limiter looks, and kept on `flask.g`, where
+    `check_password` reads it: a password check in a request that spent no budget is a bug.
     """
-    if request.endpoint in LOGIN_ROUTES:
-        return False
-    credentials = request.authorization
-    sends_basic = credentials is not None and credentials.type == "basic"
-    return not sends_basic and "password" not in request.args
+    if BUDGET_SPENT not in g:
+        view = current_app.view_functions.get(request.endpoint or "")
+        declared = declared_access(view) if view is not None else None
+        g.setdefault(BUDGET_SPENT, bool(declared and declared.spends_login_budget(request)))
+    return bool(g.get(BUDGET_SPENT))

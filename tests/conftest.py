@@ -21,6 +21,7 @@ from moto import mock_aws
 
 from app import create_app
 from app.config import TestingConfig, settings_of
+from app.helpers.state import state_of
 
 # The schemathesis runs' seed (tests/test_openapi.py) unless FUZZ_SEED says otherwise.
 DEFAULT_FUZZ_SEED = "20261201"
@@ -190,9 +191,15 @@ def client(app: Any) -> FlaskClient:
 
 
 @pytest.fixture
-def store(app: Any) -> Any:
+def state(app: Any) -> Any:
+    """The app's state: its store, hasher, session policy, clock, limiter, readiness."""
+    return state_of(app)
+
+
+@pytest.fixture
+def store(state: Any) -> Any:
     """The app's DynamoInterface."""
-    return app.extensions["dynamo"]
+    return state.store
 
 
 @pytest.fixture
@@ -225,7 +232,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class FakeClock:
-    """A clock the test moves by hand (the app reads time through extensions["clock"])."""
+    """A clock the test moves by hand (the app reads time through its state's clock)."""
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self.now = start
@@ -241,7 +248,7 @@ class FakeClock:
 def clock(app: Any) -> FakeClock:
     """Replace the app's clock with one the test controls: no sleeps."""
     fake = FakeClock()
-    app.extensions["clock"] = fake
+    state_of(app).clock = fake
     return fake
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from app import create_app
 from app.helpers import sessions
+from app.helpers.state import state_of
+from app.models import Credentials
 from tests.conftest import JANE, JOHN, LeakCheckingClient, basic, new_user
 
 TTL = 12 * 3600
@@ -159,7 +161,7 @@ def test_current_session_describes_itself(client, clock):
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_current_session_refuses_basic_without_checking_the_password(app, client, method):
     checks = []
-    hasher = app.extensions["passwords"]
+    hasher = state_of(app).passwords
     real = hasher.check
     hasher.check = lambda *args: checks.append(1) or real(*args)
 
@@ -452,7 +454,7 @@ def test_login_rehashes_a_weaker_hash(app, client, store):
     client.post("/api/users", json=new_user())
     weak = store.get("users", {"username": "alice"})["password_hash"]
     assert weak.startswith("$2b$04$")
-    app.extensions["passwords"].rounds = 5
+    state_of(app).passwords.rounds = 5
 
     login(client, "alice", "correct horse battery")
 
@@ -474,8 +476,8 @@ def test_query_string_password_refused_in_production(aws, settings, environment,
     client = create_app(settings).test_client()
     client.get("/api/users")
     checks = []
-    real = client.application.extensions["passwords"].check
-    client.application.extensions["passwords"].check = lambda *a: checks.append(1) or real(*a)
+    real = state_of(client.application).passwords.check
+    state_of(client.application).passwords.check = lambda *a: checks.append(1) or real(*a)
 
     response = client.get("/api/user?username=johndoe&password=JohnPass123")
 
@@ -627,13 +629,11 @@ def test_own_password_change_with_a_token_keeps_only_that_token(client, store, l
     assert listed.json == []
 
 
-def test_log_out_everywhere_ends_more_sessions_than_one_index_page(app, client, store, clock):
+def test_log_out_everywhere_ends_more_sessions_than_one_index_page(client, state, store, clock):
     assert client.post("/api/users", json=new_user()).status_code == 201
-    user_key = store.get("users", {"username": "alice"})["session_key"]
-    policy = app.extensions["session_policy"]
+    alice = Credentials(username="alice", password=ALICE_PASSWORD)
     tokens = [
-        sessions.start(store, username="alice", user_key=user_key, policy=policy, now=clock.now)[0]
-        for _ in range(sessions.MAX_LISTED + 20)
+        sessions.login(state, credentials=alice).token for _ in range(sessions.MAX_LISTED + 20)
     ]
 
     response = client.delete("/api/users/alice/sessions", headers=JOHN)
@@ -660,8 +660,8 @@ def before_first(store, operation, action):
 
 def test_rehash_never_undoes_a_password_change_made_meanwhile(app, client, store):
     client.post("/api/users", json=new_user())
-    app.extensions["passwords"].rounds = 5  # alice's hash (cost 4) is now due a re-hash
-    changed_meanwhile = app.extensions["passwords"].hash(ALICE_NEW_PASSWORD)
+    state_of(app).passwords.rounds = 5  # alice's hash (cost 4) is now due a re-hash
+    changed_meanwhile = state_of(app).passwords.hash(ALICE_NEW_PASSWORD)
 
     def concurrent_password_change():
         # Another request sets a new password between this login's read and its re-hash.

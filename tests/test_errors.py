@@ -8,6 +8,7 @@ import time
 import pytest
 
 from app import create_app
+from app.helpers.dynamo import ConditionFailed, TransactionCanceled
 from tests.conftest import JANE, free_port, new_user
 from tests.faults import answer, inject_sends
 
@@ -73,17 +74,29 @@ def test_unknown_url_is_404_problem(client, path):
     assert_problem(client.get(path), 404)
 
 
-def test_unexpected_exception_is_500_problem_without_details(app, caplog):
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("internal detail that must not reach the client"),
+        # A store exception that no service translated is a bug, not a silent generic 409.
+        ConditionFailed({"internal detail": "that must not reach the client"}),
+        TransactionCanceled(["internal detail that must not reach the client"]),
+    ],
+    ids=["RuntimeError", "ConditionFailed", "TransactionCanceled"],
+)
+def test_unexpected_exception_is_500_problem_without_details(app, caplog, error):
     @app.get("/api/boom")
     def boom():
-        raise RuntimeError("internal detail that must not reach the client")
+        raise error
 
     response = app.test_client().get("/api/boom")
 
     body = assert_problem(response, 500)
     assert "internal detail" not in response.get_data(as_text=True)
     assert body["title"] == "Internal Server Error"
-    assert any("unhandled error" in r.getMessage() for r in caplog.records)
+    logged = [r for r in caplog.records if "unhandled error" in r.getMessage()]
+    assert [r.levelname for r in logged] == ["ERROR"]
+    assert logged[0].exc_info[1] is error
 
 
 def test_every_response_says_nosniff(client):

@@ -12,6 +12,7 @@ import pytest
 from app import create_app
 from app.errors import TooManyRequests
 from app.helpers import lockout
+from app.helpers.state import state_of
 from tests.conftest import FakeClock, basic, new_user
 
 START = 1_800_000_000.0
@@ -289,7 +290,7 @@ def test_failure_counter_is_atomic_under_concurrent_logins(
     # request's failure may be written in between (with a clock that gained an hour on every
     # read, some of the 20 attempts were refused in about one run in four).
     monkeypatch.setattr(lockout, "THRESHOLD", 1_000)
-    app.extensions["clock"] = FakeClock()
+    state_of(app).clock = FakeClock()
     threads = 20
     barrier = threading.Barrier(threads)
 
@@ -307,7 +308,7 @@ def test_failure_counter_is_atomic_under_concurrent_logins(
 
 def test_two_instances_share_the_lockout(app, client, settings, clock):
     other = create_app(settings)
-    other.extensions["clock"] = clock
+    state_of(other).clock = clock
     second = other.test_client()
 
     fail(client, 3)
@@ -323,7 +324,7 @@ def test_two_instances_share_the_lockout(app, client, settings, clock):
 
 def test_two_instances_with_skewed_clocks_do_not_lock_early(app, client, settings, clock):
     other = create_app(settings)
-    other.extensions["clock"] = lambda: clock.now + 2  # two seconds ahead
+    state_of(other).clock = lambda: clock.now + 2  # two seconds ahead
     ahead = other.test_client()
 
     fail(ahead, 1)
@@ -334,7 +335,7 @@ def test_two_instances_with_skewed_clocks_do_not_lock_early(app, client, setting
 def test_lockout_holds_with_rate_limiter_disabled(aws, settings):
     settings["RATELIMIT_ENABLED"] = False
     app = create_app(settings)
-    app.extensions["clock"] = FakeClock()
+    state_of(app).clock = FakeClock()
     client = app.test_client()
 
     fail(client, 5)

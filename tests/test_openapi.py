@@ -30,7 +30,8 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from app import create_app
 from app.config import ProductionConfig, TestingConfig, settings_of
-from app.helpers import lockout
+from app.helpers.state import state_of
+from app.helpers.tables.login_failures import FAILURES
 from app.helpers.users import encode_cursor
 from app.models import canonical_username
 from tests.conftest import JOHN, SENT_SECRETS, assert_no_secret, basic, new_user
@@ -332,9 +333,7 @@ def _fuzzed_app(caplog: pytest.LogCaptureFixture, *, budgets: bool) -> Iterator[
             settings_[name] = production[name]
     with mock_aws():
         APP.app = create_app(settings_)
-        run = FuzzRun(
-            client=APP.app.test_client(), store=APP.app.extensions["dynamo"], budgets=budgets
-        )
+        run = FuzzRun(client=APP.app.test_client(), store=state_of(APP.app).store, budgets=budgets)
         run.token = run.login()
         try:
             yield run
@@ -514,7 +513,7 @@ def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
         return turn or {"Authorization": f"Bearer {run.token}"}
     # ignored_auth probes each call with the same wrong Basic credentials; five in a row
     # lock that account (429, by design) where the check expects 401: start each unlocked.
-    run.store.delete(lockout.FAILURES, {"username": PROBE_ACCOUNT})
+    run.store.delete(FAILURES, {"username": PROBE_ACCOUNT})
     return JOHN
 
 

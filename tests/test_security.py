@@ -7,6 +7,7 @@ from limits.errors import ConfigurationError as LimiterConfigurationError
 
 from app import create_app
 from app.config import ConfigError, config_from_env, validate
+from app.helpers.state import state_of
 from tests.conftest import JANE, JOHN, basic, new_user
 
 FRONT_END = "http://localhost:4200"
@@ -269,7 +270,7 @@ def test_refused_login_never_checks_the_password(limited, monkeypatch):
     for _ in range(3):
         login_by_session(limited)
     checks = []
-    hasher = limited.application.extensions["passwords"]
+    hasher = state_of(limited.application).passwords
     real = hasher.check
     monkeypatch.setattr(hasher, "check", lambda *a: checks.append(1) or real(*a))
 

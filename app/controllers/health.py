@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from apiflask import APIBlueprint
-from flask import current_app
 from pydantic import BaseModel
 
-from app.controllers.common import now
-from app.openapi import ANONYMOUS
+from app.controllers.access import ANONYMOUS, access
+from app.helpers.state import current_state
 
 bp = APIBlueprint("health", __name__, url_prefix="/api/health", tag="Health")
 
@@ -22,7 +21,7 @@ class Health(BaseModel):
 
 @bp.get("/live")
 @bp.output(Health)
-@bp.doc(security=ANONYMOUS)
+@access(ANONYMOUS)
 def live() -> Health:
     """200 while the process serves requests."""
     return Health(status="live")
@@ -30,8 +29,9 @@ def live() -> Health:
 
 @bp.get("/ready")
 @bp.output(Health)
-@bp.doc(security=ANONYMOUS)
+@access(ANONYMOUS)
 def ready() -> Health:
     """200 when DynamoDB answers (checked at most every few seconds), else 503 with why."""
-    current_app.extensions["readiness"].check(now=now())
+    state = current_state()
+    state.readiness.check(now=state.now())
     return Health(status="ready")

@@ -13,7 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from app.errors import AppError, Conflict, ServiceUnavailable
+from app.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +38,33 @@ _MISCONFIGURED = {
 }
 
 
-class StoreError(AppError):
+# The store's own exceptions are not HTTP errors: a service that meets one decides what it
+# means (a taken name, a race, a missing user). One no service translated reaches the
+# app's last-resort handler as a logged 500, a bug to fix, never a silent generic answer.
+# DynamoDB being down or throttling is the one exception: ServiceUnavailable (503).
+
+
+class StoreError(Exception):
     """DynamoDB refused a call in a way that means a bug on our side."""
 
 
-class ConditionFailed(Conflict):
+class ConditionFailed(StoreError):
     """A conditional write found the item in another state than required."""
 
     def __init__(self, item: Item | None = None) -> None:
-        super().__init__()
+        super().__init__("the condition of a write did not hold")
         self.item = item
 
 
-class TransactionCanceled(Conflict):
-    """A transaction was cancelled; `reasons` has one code per write ("None" when fine)."""
+class TransactionCanceled(StoreError):
+    """A transaction was cancelled; `reasons` has one code per write ("None" when fine).
+
+    A transaction that collided with another one in flight has the single reason
+    "TransactionConflict".
+    """
 
     def __init__(self, reasons: list[str]) -> None:
-        super().__init__()
+        super().__init__(f"a transaction was cancelled: {', '.join(reasons)}")
         self.reasons = reasons
 
 
@@ -459,7 +469,7 @@ class DynamoInterface:
                 reasons = exc.response.get("CancellationReasons") or []
                 raise TransactionCanceled([r.get("Code", "None") for r in reasons]) from exc
             if code == "TransactionConflictException":
-                raise Conflict("A concurrent request changed the same data; retry.") from exc
+                raise TransactionCanceled(["TransactionConflict"]) from exc
             if code == "ResourceNotFoundException":
                 raise _TableMissing(code) from exc
             if code in _UNAVAILABLE:
@@ -468,7 +478,7 @@ class DynamoInterface:
             if code in _MISCONFIGURED:
                 log.error("DynamoDB refused our credentials: %s", code)
                 raise ServiceUnavailable() from exc
-            raise StoreError() from exc
+            raise StoreError(f"DynamoDB refused {exc.operation_name}: {code}") from exc
         except WaiterError as exc:
             log.warning("DynamoDB table not ready: %s", exc)
             raise ServiceUnavailable("The database is being prepared; try again shortly.") from exc

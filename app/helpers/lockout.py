@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app.errors import TooManyRequests
-from app.helpers.dynamo import DynamoInterface, Item, TableSpec
+from app.helpers.dynamo import Item
+from app.helpers.tables import login_failures
 
-FAILURES = "login_failures"
-TABLE = TableSpec(FAILURES, hash_key="username", ttl_attribute="expires_at")
+if TYPE_CHECKING:
+    from app.helpers.state import AppState
 
 # As Cognito does: from the 5th consecutive failure the wait doubles from 1 s, up to 15 min.
 THRESHOLD = 5
@@ -43,22 +43,12 @@ def check(record: Item | None, *, now: float) -> int:
     return failures
 
 
-def record_failure(store: DynamoInterface, *, username: str, now: float) -> int:
-    """Count one more failure (atomically, whatever other processes do); the new count."""
-    item = store.update(
-        FAILURES,
-        {"username": username},
-        update="ADD failures :one SET last_failure_at = :now, expires_at = :forget",
-        values=_numbers(one=1, now=now, forget=now + FORGET_AFTER),
-    )
-    return int(item["failures"])
+def record_failure(state: AppState, *, username: str) -> int:
+    """Count one more failure for `username`; the new count."""
+    now = state.now()
+    return login_failures.add_failure(state.store, username, now=now, forget_at=now + FORGET_AFTER)
 
 
-def reset(store: DynamoInterface, *, username: str) -> None:
+def reset(state: AppState, *, username: str) -> None:
     """Forget the failures after a successful login."""
-    store.delete(FAILURES, {"username": username})
-
-
-def _numbers(**values: float) -> dict[str, Any]:
-    # DynamoDB numbers go through Decimal: floats are refused by boto3's serializer.
-    return {f":{name}": Decimal(str(value)) for name, value in values.items()}
+    login_failures.clear(state.store, username)

@@ -1,29 +1,43 @@
-"""Session storage: tokens known only by their SHA-256, expiring, revocable."""
+"""Sessions: tokens, logging in and out, who a token belongs to, listing and revoking.
+
+A token is "<username, base64url>.<32 random bytes, base64url>". The username part lets one
+BatchGetItem read the session and its user together; it grants nothing by itself, since
+the session is found by the SHA-256 of the whole token, the only form ever stored.
+
+Every session carries the session key its user had when it began. A new key on the user
+(a password change, "log out everywhere", a new account under an old name) ends them all at
+once, in one strongly consistent write. Deleting the stored sessions afterwards is tidying:
+it goes through an eventually consistent index, which may not list the newest ones yet.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.errors import Unauthorized
-from app.helpers.dynamo import ConditionFailed, DynamoInterface, Item, TableSpec
-from app.models import SessionItem, SessionPublic, decode_username, encode_username, iso
-
-SESSIONS = "sessions"
-BY_USERNAME = "by_username"
-TABLE = TableSpec(
-    SESSIONS,
-    hash_key="token_hash",
-    indexes={BY_USERNAME: "username"},
-    ttl_attribute="expires_at",
+from app.helpers import tables, users
+from app.helpers.clock import iso
+from app.helpers.credentials import check_password
+from app.helpers.tables import Changed
+from app.models import (
+    Credentials,
+    LoginResult,
+    SessionItem,
+    SessionPublic,
+    UserItem,
+    canonical_username,
 )
-# A token is "<username, base64url>.<32 random bytes, base64url>". The username part lets
-# one BatchGetItem read the session and its user together; it grants nothing by itself,
-# since the session is found by the SHA-256 of the whole token.
+
+if TYPE_CHECKING:
+    from app.helpers.state import AppState
+
 _TOKEN = re.compile(r"([A-Za-z0-9_-]{4,43})\.([A-Za-z0-9_-]{43})")
 MAX_LISTED = 100
 
@@ -50,104 +64,114 @@ class SessionPolicy:
         return min(absolute, last_seen + self.idle_timeout)
 
 
+# -- tokens ---------------------------------------------------------------------------------
+
+
 def hash_token(token: str) -> str:
     """The key a token is stored under. The token itself is never stored or logged."""
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-def new_key() -> str:
-    """A random value that ties sessions to one state of a user (see UserItem.session_key)."""
-    return secrets.token_urlsafe(16)
+def issue_token(username: str) -> str:
+    """A new token for `username`: its owner part, then 256 random bits."""
+    owner = base64.urlsafe_b64encode(username.encode("ascii")).decode("ascii").rstrip("=")
+    return f"{owner}.{secrets.token_urlsafe(32)}"
 
 
-def owner_of(token: str) -> str:
-    """The username a token names (not yet proof of anything); `Unauthorized` if malformed."""
+def parse_token(token: str) -> tuple[str, str]:
+    """The username a token names (not yet proof of anything) and its hash; or `Unauthorized`."""
     match = _TOKEN.fullmatch(token)
-    username = decode_username(match[1]) if match else None
-    if username is None:
+    if match is None:
         raise Unauthorized()
-    return username
+    try:
+        padded = match[1] + "=" * (-len(match[1]) % 4)
+        owner = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise Unauthorized() from exc
+    if canonical_username(owner) != owner:
+        raise Unauthorized()
+    return owner, hash_token(token)
 
 
-def start(
-    store: DynamoInterface, *, username: str, user_key: str, policy: SessionPolicy, now: float
-) -> tuple[str, SessionItem]:
-    """Open a session; returns the new token (shown once) and the stored session."""
-    token = f"{encode_username(username)}.{secrets.token_urlsafe(32)}"
-    moment = int(now)
-    absolute = moment + policy.ttl
+# -- the lifecycle --------------------------------------------------------------------------
+
+
+def login(state: AppState, *, credentials: Credentials) -> LoginResult:
+    """Check the credentials (under the lockout) and open a new session: a new token."""
+    user = check_password(state, username=credentials.username, password=credentials.password)
+    token = issue_token(user.username)
+    moment = int(state.now())
+    absolute = moment + state.session_policy.ttl
     session = SessionItem(
         token_hash=hash_token(token),
         id=secrets.token_urlsafe(12),
-        username=username,
-        user_key=user_key,
+        username=user.username,
+        user_key=user.session_key,
         created_at=moment,
         last_seen_at=moment,
-        expires_at=policy.deadline(absolute=absolute, last_seen=moment),
+        expires_at=state.session_policy.deadline(absolute=absolute, last_seen=moment),
         absolute_expires_at=absolute,
     )
-    store.put(SESSIONS, session.model_dump(), condition="attribute_not_exists(token_hash)")
-    return token, session
+    tables.sessions.insert(state.store, session)
+    return LoginResult(token=token, expires_at=iso(session.expires_at), user=user.self_view())
 
 
-def key_of(token: str) -> dict[str, str]:
-    """The key of a token's session item."""
-    return {"token_hash": hash_token(token)}
+def authenticate(state: AppState, *, token: str) -> tuple[UserItem, SessionItem]:
+    """The user and session a bearer token stands for; one `Unauthorized` for every failure.
 
-
-def alive(item: Item | None, *, owner: str, now: float) -> SessionItem:
-    """The session in `item` if it exists, belongs to `owner` and has not expired."""
-    if item is None:
-        raise Unauthorized()
-    session = SessionItem.model_validate(item)
+    The user is read on every request, so a demotion or deletion counts at once, and a
+    session whose key is not the user's current one is dead.
+    """
+    owner, token_hash = parse_token(token)
+    session, user = tables.sessions.get_with_user(state.store, token_hash, owner)
+    now = state.now()
     # DynamoDB's TTL deletes expired items late (up to days): check on every read.
-    if session.username != owner or now >= session.expires_at:
+    if session is None or session.username != owner or now >= session.expires_at:
         raise Unauthorized()
-    return session
+    if user is None or user.session_key != session.user_key:
+        raise Unauthorized()
+    return user, _touch(state, session, now=now)
 
 
-def touch(
-    store: DynamoInterface, *, session: SessionItem, policy: SessionPolicy, now: float
-) -> SessionItem:
+def _touch(state: AppState, session: SessionItem, *, now: float) -> SessionItem:
     """Record use, at most once per refresh interval, so most requests cost no write."""
+    policy = state.session_policy
     moment = int(now)
     if moment - session.last_seen_at < policy.refresh_interval:
         return session
     expires = policy.deadline(absolute=session.absolute_expires_at, last_seen=moment)
     try:
-        store.update(
-            SESSIONS,
-            {"token_hash": session.token_hash},
-            update="SET last_seen_at = :now, expires_at = :expires",
-            condition="attribute_exists(token_hash)",
-            values={":now": moment, ":expires": expires},
-        )
-    except ConditionFailed as exc:  # logged out by a concurrent request
+        tables.sessions.touch(state.store, session.token_hash, last_seen=moment, expires=expires)
+    except Changed as exc:  # logged out by a concurrent request
         raise Unauthorized() from exc
     return session.model_copy(update={"last_seen_at": moment, "expires_at": expires})
 
 
-def end(store: DynamoInterface, *, session: SessionItem) -> None:
-    """Delete a session: its token fails from now on."""
-    store.delete(SESSIONS, {"token_hash": session.token_hash})
+def logout(state: AppState, *, session: SessionItem) -> None:
+    """End one session: its token fails from now on."""
+    tables.sessions.delete(state.store, session.token_hash)
 
 
-def of_user(store: DynamoInterface, *, username: str) -> list[SessionItem]:
-    """A user's stored sessions, live or not, newest first (at most MAX_LISTED)."""
-    items = store.query_index(SESSIONS, BY_USERNAME, value=username, limit=MAX_LISTED)
-    sessions = [SessionItem.model_validate(item) for item in items]
-    return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+def list_sessions(
+    state: AppState, *, actor: UserItem, username: str, current: SessionItem | None
+) -> list[SessionPublic]:
+    """A user's live sessions, newest first, without tokens; the user themself or an admin."""
+    target = users.authorize(actor, username, verb="see the sessions of")
+    user = actor if actor.username == target else users.get_user(state, username=target)
+    now = state.now()
+    live = [
+        session
+        for session in tables.sessions.of_user(state.store, target, limit=MAX_LISTED)
+        if session.user_key == user.session_key and session.expires_at > now
+    ]
+    live.sort(key=lambda s: s.created_at, reverse=True)
+    return [view(session, current=current) for session in live]
 
 
-def purge(store: DynamoInterface, *, username: str, keep: str | None = None) -> None:
-    """Delete every stored session of a user but `keep` (a token hash).
-
-    Tidying, not revocation: the index may not list the newest sessions yet (DynamoDB's
-    indexes are eventually consistent); those already fail on their stale user key.
-    """
-    items = store.query_index(SESSIONS, BY_USERNAME, value=username)
-    doomed = [item["token_hash"] for item in items if item["token_hash"] != keep]
-    store.delete_many(SESSIONS, [{"token_hash": token_hash} for token_hash in doomed])
+def revoke_all(state: AppState, *, actor: UserItem, username: str) -> None:
+    """End every session of a user at once ("log out everywhere"); themself or an admin."""
+    target = users.authorize(actor, username, verb="end the sessions of")
+    users.renew_session_key(state, username=target)
 
 
 def view(session: SessionItem, *, current: SessionItem | None) -> SessionPublic:

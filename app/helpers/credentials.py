@@ -1,0 +1,55 @@
+"""Checking a password: the one function every password check in the app goes through.
+
+It spends one bcrypt check whatever happens (a dummy one for a name that cannot or does
+not exist), counts failures under the per-account lockout, and re-hashes a hash weaker
+than the configured cost. In a request, only a route that spends the per-address login
+budget may call it (see app/controllers/access.py): a route that checked passwords outside
+the budget would be a way around it, so that is a bug, and it fails loudly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import g, has_request_context, request
+
+from app.errors import Unauthorized
+from app.helpers import lockout, tables
+from app.models import UserItem, canonical_username
+
+if TYPE_CHECKING:
+    from app.helpers.state import AppState
+
+# Set on `flask.g` for a request that has spent the login budget (app/security.py).
+BUDGET_SPENT = "login_budget_spent"
+
+
+def check_password(state: AppState, *, username: str, password: str) -> UserItem:
+    """The user whose credentials these are, or `Unauthorized` (same error, same time).
+
+    Consecutive failures lock the account for a doubling time (`TooManyRequests`), whether
+    or not the account exists, so the lockout tells nothing about which usernames exist.
+    """
+    if has_request_context() and not g.get(BUDGET_SPENT):
+        raise RuntimeError(f"{request.endpoint} checks a password outside the login budget")
+    hasher = state.passwords
+    key = canonical_username(username)
+    if key is None:  # cannot exist: nothing to read, but the same bcrypt time
+        hasher.check_nothing(password)
+        raise Unauthorized()
+    user, record = tables.login_failures.get_with_user(state.store, key)
+    failures = lockout.check(record, now=state.now())
+    if user is None:
+        hasher.check_nothing(password)
+    if user is None or not hasher.check(password, user.password_hash):
+        lockout.record_failure(state, username=key)
+        raise Unauthorized()
+    if failures:
+        lockout.reset(state, username=key)
+    if hasher.needs_rehash(user.password_hash):
+        new_hash = hasher.hash(password)
+        # Only if the hash is still the one checked: a password changed meanwhile stays.
+        store, name, old = state.store, user.username, user.password_hash
+        if tables.users.replace_hash(store, name, old=old, new=new_hash):
+            user = user.model_copy(update={"password_hash": new_hash})
+    return user

@@ -1,0 +1,52 @@
+"""The app's own state: one typed object, under one key of `app.extensions`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+
+from app.helpers.clock import Clock
+
+if TYPE_CHECKING:
+    from flask_limiter import Limiter
+
+    from app.helpers.dynamo import DynamoInterface
+    from app.helpers.health import Readiness
+    from app.helpers.passwords import PasswordHasher
+    from app.helpers.sessions import SessionPolicy
+
+KEY = "users_api"
+
+
+@dataclass
+class AppState:
+    """What the services and routes need: the store, the hasher, the rules, the clock."""
+
+    store: DynamoInterface
+    passwords: PasswordHasher
+    session_policy: SessionPolicy
+    readiness: Readiness
+    limiter: Limiter
+    # Every stored time comes from here; tests put a clock they move by hand.
+    clock: Clock = field(default=time.time)
+
+    def now(self) -> float:
+        """The current time, in seconds since the epoch."""
+        return self.clock()
+
+    def install(self, app: Flask) -> None:
+        """Make this the state of `app`."""
+        app.extensions[KEY] = self
+
+
+def state_of(app: Flask) -> AppState:
+    """The state of `app`."""
+    return app.extensions[KEY]
+
+
+def current_state() -> AppState:
+    """The state of the app serving the current request (or in the current app context)."""
+    return state_of(current_app)

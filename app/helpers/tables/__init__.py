@@ -1,0 +1,16 @@
+"""One module per DynamoDB table: its shape, and every read and write of it as a named function.
+
+Services call these and read as business rules; no service writes an expression. A write
+that finds the item in another state than required raises `Changed` (or `Claimed` for a
+uniqueness claim), which the service turns into what it means for the caller.
+"""
+
+from __future__ import annotations
+
+from app.helpers.dynamo import TableSpec
+from app.helpers.tables import login_failures, sessions, users
+from app.helpers.tables.errors import Changed, Claimed
+
+SPECS: tuple[TableSpec, ...] = (*users.SPECS, sessions.SPEC, login_failures.SPEC)
+
+__all__ = ["SPECS", "Changed", "Claimed", "login_failures", "sessions", "users"]
