@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import os
 import random
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from apiflask import APIFlask
@@ -22,6 +17,7 @@ from moto import mock_aws
 from app import create_app
 from app.config import TestingConfig, settings_of
 from app.helpers.state import state_of
+from tests.helpers import SENT_SECRETS, FakeClock, LeakCheckingClient, assert_no_secret
 
 # The schemathesis runs' seed (tests/test_openapi.py) unless FUZZ_SEED says otherwise.
 DEFAULT_FUZZ_SEED = "20261201"
@@ -38,100 +34,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which seed the fuzzing used, so that a failure can be replayed with it."""
     return f"fuzzing seed: FUZZ_SEED={os.environ['FUZZ_SEED']}"
-
-
-# What must never appear in a response or a log line, whatever the test sent.
-ALWAYS_SECRET = ("$2b$", "password_hash")
-# Passwords (and other secrets) sent during the current test; reset per test.
-SENT_SECRETS: list[str] = []
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    """An HTTP Basic Authorization header."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-JOHN = basic("johndoe", "JohnPass123")
-JANE = basic("janedoe", "JanePass123")
-
-
-def new_user(**overrides: Any) -> dict[str, Any]:
-    """A valid registration body."""
-    body = {
-        "username": "alice",
-        "email": "alice@example.com",
-        "password": "correct horse battery",
-        "first_name": "Alice",
-        "last_name": "Liddell",
-    }
-    body.update(overrides)
-    return body
-
-
-def _record_secrets(kwargs: dict[str, Any], url: str) -> None:
-    body = kwargs.get("json")
-    if body is None and isinstance(kwargs.get("data"), str | bytes):
-        try:
-            body = json.loads(kwargs["data"])
-        except ValueError:
-            body = None
-    if isinstance(body, dict):
-        for field in ("password", "current_password"):
-            if isinstance(body.get(field), str):
-                SENT_SECRETS.append(body[field])
-    query = parse_qs(urlsplit(url).query)
-    query_string = kwargs.get("query_string") or {}
-    SENT_SECRETS.extend(query.get("password", []))
-    if isinstance(query_string, dict) and isinstance(query_string.get("password"), str):
-        SENT_SECRETS.append(query_string["password"])
-    auth = (kwargs.get("headers") or {}).get("Authorization", "")
-    if auth.startswith("Bearer "):
-        _record_token(auth[7:])
-    if auth.startswith("Basic "):
-        try:
-            decoded = base64.b64decode(auth[6:]).decode("utf-8", "replace")
-        except ValueError:  # a deliberately malformed header
-            return
-        SENT_SECRETS.append(decoded.partition(":")[2])
-
-
-def _record_token(token: str) -> None:
-    """A session token, and the hash it is stored under, are secrets from now on."""
-    SENT_SECRETS.append(token)
-    SENT_SECRETS.append(hashlib.sha256(token.encode("utf-8", "replace")).hexdigest())
-
-
-def assert_no_secret(text: str, where: str) -> None:
-    """Fail if `text` holds a hash marker or a password sent in this test."""
-    for secret in (*ALWAYS_SECRET, *(s for s in SENT_SECRETS if len(s) >= 4)):
-        assert secret not in text, f"{where} leaks a secret"
-
-
-class LeakCheckingClient(FlaskClient):
-    """A test client that checks every response for the secrets sent so far."""
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        url = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
-        _record_secrets(kwargs, url)
-        response = super().open(*args, **kwargs)
-        body = response.get_data().decode("utf-8", "replace")  # images too
-        issued = response.json.get("token") if _is_login(response) else None
-        if issued:  # the one response allowed to carry a token: the login that made it
-            body = body.replace(issued, "")
-        assert_no_secret(body, f"{response.request.path} body")
-        assert_no_secret(str(response.headers), f"{response.request.path} headers")
-        if issued:
-            _record_token(issued)
-        return response
-
-
-def _is_login(response: Any) -> bool:
-    return (
-        response.request.path == "/api/sessions"
-        and response.status_code == 201
-        and isinstance(response.json, dict)
-    )
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -231,32 +133,12 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
 
 
-class FakeClock:
-    """A clock the test moves by hand (the app reads time through its state's clock)."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock(app: Any) -> FakeClock:
     """Replace the app's clock with one the test controls: no sleeps."""
     fake = FakeClock()
     state_of(app).clock = fake
     return fake
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from app.controllers.access import (
 from app.helpers.credentials import check_password
 from app.helpers.state import current_state
 from app.openapi import openapi_path
-from tests.conftest import JANE, JOHN, basic
+from tests.helpers import JANE, JOHN, basic
 
 # Routes that are not the API's own: the document, its UI and their files, the page.
 NOT_API = {"static", "openapi.spec", "openapi.docs", "openapi.swagger_ui_oauth_redirect"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from tests.conftest import basic, free_port
 from tests.faults import error_response
+from tests.helpers import basic, free_port
 
 
 def test_live_answers_without_dynamodb(settings):

@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import bcrypt
 import pytest
 
-from tests.conftest import JANE, JOHN, basic, new_user
+from app import create_app
+from app.helpers.state import state_of
+from tests.helpers import JANE, JOHN, assert_problem, basic, new_user
 
 ALICE = basic("alice", "correct horse battery")
 PUBLIC_FIELDS = {"username", "first_name", "last_name", "account_type"}
@@ -30,15 +32,6 @@ def assert_refused_credentials(response):
     assert response.headers["WWW-Authenticate"] == (
         'Basic realm="users-api", Bearer realm="users-api"'
     )
-
-
-def assert_problem(response, status):
-    assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
-    body = response.json
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= set(body)
-    return body
 
 
 # -- GET /api/users -------------------------------------------------------------------------
@@ -394,7 +387,8 @@ def test_update_user_empty_body_changes_nothing(client, alice):
 
 def test_update_user_account_type_by_owner_is_403(client, alice):
     change = {"account_type": "admin_user"}
-    assert_problem(client.patch("/api/users/alice", json=change, headers=ALICE), 403)
+    body = assert_problem(client.patch("/api/users/alice", json=change, headers=ALICE), 403)
+    assert body["detail"] == "Only an admin can change an account type."
     assert client.get("/api/users/alice").json["account_type"] == "standard_user"
 
 
@@ -513,3 +507,71 @@ def test_timestamps_come_from_the_app_clock(client, clock):
 
     assert john["created_at"] == john["updated_at"] == "2027-01-15T08:00:00.250Z"
     assert alice["created_at"] == alice["updated_at"] == "2027-01-15T08:01:00.250Z"
+
+
+# -- Password policy and query-string passwords ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "detail"),
+    [
+        ("password1", "commonly used"),
+        ("PASSWORD1", "commonly used"),
+        ("Iloveyou1", "commonly used"),
+        ("qwertyuiop", "commonly used"),
+        ("alice-in-chains", None),
+        ("Alice-Wonder", None),
+    ],
+)
+def test_register_refuses_common_passwords(client, password, detail):
+    response = client.post("/api/users", json=new_user(password=password))
+
+    if detail is None:
+        assert response.status_code == 201
+    else:
+        assert response.status_code == 422
+        assert detail in response.json["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    "password", ["alicewonderland", "AliceWonderland", "wonder@example.com", "WONDER@example.com"]
+)
+def test_register_refuses_password_equal_to_username_or_email(client, password):
+    body = new_user(username="alicewonderland", email="wonder@example.com", password=password)
+
+    response = client.post("/api/users", json=body)
+
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "password"
+    assert "username or the email" in response.json["errors"][0]["detail"]
+
+
+def test_password_change_applies_the_policy(client):
+    response = client.patch(
+        "/api/users/janedoe",
+        json={"password": "football1", "current_password": "JanePass123"},
+        headers=JANE,
+    )
+
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "password"
+
+
+@pytest.mark.parametrize(
+    ("environment", "status"), [("development", 200), ("testing", 200), ("production", 400)]
+)
+def test_query_string_password_refused_in_production(aws, settings, environment, status):
+    from app.config import ENVIRONMENTS, settings_of
+
+    defaults = settings_of(ENVIRONMENTS[environment])
+    settings["ALLOW_QUERY_CREDENTIALS"] = defaults["ALLOW_QUERY_CREDENTIALS"]
+    client = create_app(settings).test_client()
+    client.get("/api/users")
+    checks = []
+    real = state_of(client.application).passwords.check
+    state_of(client.application).passwords.check = lambda *a: checks.append(1) or real(*a)
+
+    response = client.get("/api/user?username=johndoe&password=JohnPass123")
+
+    assert response.status_code == status
+    assert checks == ([] if status == 400 else [1])

@@ -9,21 +9,8 @@ import pytest
 
 from app import create_app
 from app.helpers.dynamo import ConditionFailed, TransactionCanceled
-from tests.conftest import JANE, free_port, new_user
 from tests.faults import answer, inject_sends
-
-
-def assert_problem(response, status):
-    assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
-    body = response.json
-    assert body["status"] == status
-    assert body["title"]
-    assert body["type"] == "about:blank"
-    assert body["detail"]
-    assert body["instance"] == response.request.path
-    assert b"<html" not in response.get_data().lower()
-    return body
+from tests.helpers import JANE, assert_problem, free_port, new_user
 
 
 @pytest.mark.parametrize(

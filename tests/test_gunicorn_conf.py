@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.config import ENVIRONMENTS, settings_of, startup_problems
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.helpers import users
-from app.helpers.credentials import check_password
 from app.helpers.state import state_of
 from app.helpers.tables.users import EMAILS, USERS
 from app.models import UserCreate, UserUpdate
-from tests.conftest import new_user
+from tests.helpers import new_user
 
 
 def scan(store, table):
@@ -57,15 +56,6 @@ def test_seed_off_leaves_the_table_empty(aws, settings):
     page, cursor = users.list_users(state, limit=10)
 
     assert (page, cursor) == ([], None)
-
-
-def test_demo_users_log_in_with_the_tutorial_passwords(state, store):
-    users.list_users(state, limit=1)
-    john = check_password(state, username="johndoe", password="JohnPass123")
-    jane = check_password(state, username="janedoe", password="JanePass123")
-
-    assert (john.first_name, john.last_name, john.account_type) == ("John", "Doe", "admin_user")
-    assert (jane.first_name, jane.last_name, jane.account_type) == ("Jane", "Doe", "standard_user")
 
 
 def test_create_user_stores_hash_not_password(state, store):
@@ -158,17 +148,6 @@ def test_delete_user_removes_user_and_claim(state, store):
     assert store.get(EMAILS, {"email": "alice@example.com"}) is None
     with pytest.raises(NotFound):
         users.delete_user(state, actor=alice, username="alice")
-
-
-def test_verify_credentials_same_error_for_unknown_and_wrong(state, store):
-    create(state)
-
-    with pytest.raises(Unauthorized) as wrong:
-        check_password(state, username="alice", password="nope1234")
-    with pytest.raises(Unauthorized) as unknown:
-        check_password(state, username="zed", password="nope1234")
-
-    assert str(wrong.value) == str(unknown.value)
 
 
 @pytest.mark.parametrize("username", ["alice", "user.name_1-x", "a" * 32])

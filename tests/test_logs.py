@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
 
 import pytest
 
+from app.helpers.sessions import hash_token
 from app.logs import JsonFormatter, RequestContext, configure_logging
-from tests.conftest import JANE, JOHN, new_user
+from tests.helpers import JANE, JOHN, new_user
 
 
 @pytest.fixture
@@ -185,6 +185,16 @@ def test_bearer_who_am_i_is_one_round_trip(client, store, warm):
     assert calls == ["before-call.dynamodb.BatchGetItem"]
 
 
+def test_listing_my_own_sessions_reads_me_once(client, store, warm):
+    auth = bearer_token(client)
+    calls = count_calls(store)
+
+    assert client.get("/api/users/johndoe/sessions", headers=auth).status_code == 200
+
+    # The caller is the user whose sessions these are: no second read of them.
+    assert calls == ["before-call.dynamodb.BatchGetItem", "before-call.dynamodb.Query"]
+
+
 # -- No secret in any log line, over every route --------------------------------------------
 
 
@@ -216,5 +226,5 @@ def test_no_log_line_holds_a_secret_on_any_route(client, log_lines):
     secrets = [token, "JohnPass123", "Alice's own secret 1", "a wrong guess 99", "Next secret 22"]
     for secret in [*secrets, "$2b$", "password_hash", "token_hash"]:
         assert secret not in text
-    assert hashlib.sha256(token.encode()).hexdigest() not in text
+    assert hash_token(token) not in text
     assert len(access_lines(log_lines())) == len(calls) + 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -11,7 +10,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote
 
@@ -30,11 +28,12 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from app import create_app
 from app.config import ProductionConfig, TestingConfig, settings_of
+from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
 from app.helpers.tables.login_failures import FAILURES
 from app.helpers.users import encode_cursor
 from app.models import canonical_username
-from tests.conftest import JOHN, SENT_SECRETS, assert_no_secret, basic, new_user
+from tests.helpers import JOHN, SENT_SECRETS, assert_no_secret, basic, new_user
 
 PROBLEM = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -158,58 +157,6 @@ def test_register_refuses_only_bodies_the_document_refuses(document, client):
     assert not disagreements
 
 
-# -- the docs page --------------------------------------------------------------------------
-
-
-class _AssetLinks(HTMLParser):
-    """The URLs a page loads: script sources and link hrefs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        wanted = {"script": "src", "link": "href", "img": "src"}.get(tag)
-        self.urls += [value for name, value in attrs if name == wanted and value]
-
-
-@pytest.fixture
-def docs_assets(client: FlaskClient) -> list[str]:
-    response = client.get("/api/docs")
-    assert response.status_code == 200
-    assert response.mimetype == "text/html"
-    page = response.get_data(as_text=True)
-    assert "SwaggerUIBundle" in page
-    assert 'url: "/api/openapi.json"' in page
-    parser = _AssetLinks()
-    parser.feed(page)
-    return parser.urls
-
-
-def test_docs_page_references_only_local_assets(docs_assets):
-    assert docs_assets, "the page loads no assets at all"
-    remote = [url for url in docs_assets if url.startswith(("http://", "https://", "//"))]
-    assert not remote
-    names = {url.rsplit("/", 1)[-1] for url in docs_assets}
-    assert names >= {
-        "swagger-ui.css",
-        "swagger-ui-bundle.js",
-        "swagger-ui-standalone-preset.js",
-        "favicon-32x32.png",
-    }
-
-
-def test_docs_page_assets_are_served(app, docs_assets):
-    types = {".css": "text/css", ".js": "javascript", ".png": "image/png"}
-    client = app.test_client()  # leak-checked too: a PNG is read as text with replacements
-    for url in docs_assets:
-        response = client.get(url)
-        assert response.status_code == 200, url
-        assert response.get_data(), url
-        expected = next(kind for suffix, kind in types.items() if url.endswith(suffix))
-        assert expected in response.mimetype, f"{url}: {response.mimetype}"
-
-
 # -- schemathesis ---------------------------------------------------------------------------
 #
 # Every operation of the document, fuzzed through the WSGI app: schemathesis's coverage
@@ -293,7 +240,7 @@ class FuzzRun:
         response = self.client.post("/api/sessions", json=JANE_LOGIN)
         assert response.status_code == 201
         token = response.json["token"]
-        self.secrets += [token, hashlib.sha256(token.encode()).hexdigest()]
+        self.secrets += [token, hash_token(token)]
         return token
 
     def leaks(self, text: str) -> list[str]:

@@ -18,7 +18,7 @@ from urllib.request import ProxyHandler, Request, build_opener
 
 import pytest
 
-from tests.conftest import JOHN, new_user
+from tests.helpers import JOHN, new_user
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0

@@ -8,7 +8,7 @@ from limits.errors import ConfigurationError as LimiterConfigurationError
 from app import create_app
 from app.config import ConfigError, config_from_env, validate
 from app.helpers.state import state_of
-from tests.conftest import JANE, JOHN, basic, new_user
+from tests.helpers import JANE, JOHN, basic, new_user
 
 FRONT_END = "http://localhost:4200"
 JOHN_LOGIN = {"username": "johndoe", "password": "JohnPass123"}

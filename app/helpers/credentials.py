@@ -47,9 +47,7 @@ def check_password(state: AppState, *, username: str, password: str) -> UserItem
     if failures:
         lockout.reset(state, username=key)
     if hasher.needs_rehash(user.password_hash):
+        # Only over the hash just checked: a password changed meanwhile stays as it is.
         new_hash = hasher.hash(password)
-        # Only if the hash is still the one checked: a password changed meanwhile stays.
-        store, name, old = state.store, user.username, user.password_hash
-        if tables.users.replace_hash(store, name, old=old, new=new_hash):
-            user = user.model_copy(update={"password_hash": new_hash})
+        tables.users.replace_hash(state.store, key, old=user.password_hash, new=new_hash)
     return user

@@ -1,0 +1,173 @@
+"""What tests share besides fixtures: credentials, bodies, the leak check, assertions, a clock."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from flask.testing import FlaskClient
+
+from app.helpers.sessions import hash_token
+
+# What must never appear in a response or a log line, whatever the test sent.
+ALWAYS_SECRET = ("$2b$", "password_hash")
+# Passwords (and other secrets) sent during the current test; reset per test.
+SENT_SECRETS: list[str] = []
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    """An HTTP Basic Authorization header."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+JOHN = basic("johndoe", "JohnPass123")
+JANE = basic("janedoe", "JanePass123")
+
+
+def new_user(**overrides: Any) -> dict[str, Any]:
+    """A valid registration body."""
+    body = {
+        "username": "alice",
+        "email": "alice@example.com",
+        "password": "correct horse battery",
+        "first_name": "Alice",
+        "last_name": "Liddell",
+    }
+    body.update(overrides)
+    return body
+
+
+def _record_secrets(kwargs: dict[str, Any], url: str) -> None:
+    body = kwargs.get("json")
+    if body is None and isinstance(kwargs.get("data"), str | bytes):
+        try:
+            body = json.loads(kwargs["data"])
+        except ValueError:
+            body = None
+    if isinstance(body, dict):
+        for field in ("password", "current_password"):
+            if isinstance(body.get(field), str):
+                SENT_SECRETS.append(body[field])
+    query = parse_qs(urlsplit(url).query)
+    query_string = kwargs.get("query_string") or {}
+    SENT_SECRETS.extend(query.get("password", []))
+    if isinstance(query_string, dict) and isinstance(query_string.get("password"), str):
+        SENT_SECRETS.append(query_string["password"])
+    auth = (kwargs.get("headers") or {}).get("Authorization", "")
+    if auth.startswith("Bearer "):
+        _record_token(auth[7:])
+    if auth.startswith("Basic "):
+        try:
+            decoded = base64.b64decode(auth[6:]).decode("utf-8", "replace")
+        except ValueError:  # a deliberately malformed header
+            return
+        SENT_SECRETS.append(decoded.partition(":")[2])
+
+
+def _record_token(token: str) -> None:
+    """A session token, and the hash it is stored under, are secrets from now on."""
+    SENT_SECRETS.append(token)
+    if token.isascii():  # only an ASCII token can be one of ours
+        SENT_SECRETS.append(hash_token(token))
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    """Fail if `text` holds a hash marker or a password sent in this test."""
+    for secret in (*ALWAYS_SECRET, *(s for s in SENT_SECRETS if len(s) >= 4)):
+        assert secret not in text, f"{where} leaks a secret"
+
+
+class LeakCheckingClient(FlaskClient):
+    """A test client that checks every response for the secrets sent so far."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        url = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        _record_secrets(kwargs, url)
+        response = super().open(*args, **kwargs)
+        body = response.get_data().decode("utf-8", "replace")  # images too
+        issued = response.json.get("token") if _is_login(response) else None
+        if issued:  # the one response allowed to carry a token: the login that made it
+            body = body.replace(issued, "")
+        assert_no_secret(body, f"{response.request.path} body")
+        assert_no_secret(str(response.headers), f"{response.request.path} headers")
+        if issued:
+            _record_token(issued)
+        return response
+
+
+def _is_login(response: Any) -> bool:
+    return (
+        response.request.path == "/api/sessions"
+        and response.status_code == 201
+        and isinstance(response.json, dict)
+    )
+
+
+class FakeClock:
+    """A clock the test moves by hand (the app reads time through its state's clock)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """An RFC 9457 problem with this status, about the request's path; its body."""
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body = response.json
+    assert body["status"] == status
+    assert body["title"]
+    assert body["type"] == "about:blank"
+    assert body["detail"]
+    assert body["instance"] == response.request.path
+    assert b"<html" not in response.get_data().lower()
+    return body
+
+
+def login(client: FlaskClient, username: str = "johndoe", password: str = "JohnPass123") -> dict:
+    """Log in through the API; the login result (token, expiry, user)."""
+    response = client.post("/api/sessions", json={"username": username, "password": password})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def bearer(token: str) -> dict[str, str]:
+    """A bearer Authorization header."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def before_first(store, operation, action):
+    """Run `action` once, just before the store's next call of `operation` is sent."""
+    pending = [action]
+
+    def hook(**kwargs):
+        if pending:
+            pending.pop()()
+
+    store.add_hook(f"before-call.dynamodb.{operation}", hook)
+
+
+def directives(policy: str) -> dict[str, list[str]]:
+    """A Content-Security-Policy as {directive: [values]}."""
+    parsed = {}
+    for directive in policy.split(";"):
+        name, *values = directive.split()
+        parsed[name] = values
+    return parsed

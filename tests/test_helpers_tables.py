@@ -1,0 +1,146 @@
+"""The tables' named reads and writes: every condition holds, and says what it found."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.helpers import tables
+from app.helpers.tables import Changed, Claimed
+from app.helpers.tables.sessions import SESSIONS
+from app.helpers.tables.users import EMAILS, USERS
+from app.models import SessionItem, UserItem
+
+ALICE = UserItem(
+    username="alice",
+    email="alice@example.com",
+    first_name="Alice",
+    last_name="Liddell",
+    account_type="standard_user",
+    password_hash="$2b$04$" + "a" * 53,
+    created_at="2027-01-15T08:00:00.000Z",
+    updated_at="2027-01-15T08:00:00.000Z",
+    session_key="key-1",
+)
+SESSION = SessionItem(
+    token_hash="h" * 64,
+    id="session-1",
+    username="alice",
+    user_key="key-1",
+    created_at=1,
+    last_seen_at=1,
+    expires_at=2,
+    absolute_expires_at=3,
+)
+
+
+@pytest.fixture
+def settings(settings):
+    """No demo users: each test sees only what it writes."""
+    return {**settings, "SEED_DEMO_USERS": False}
+
+
+def items(store, table):
+    return store.client.scan(TableName=store.table_name(table))["Items"]
+
+
+@pytest.mark.parametrize(
+    ("other", "field"),
+    [({"email": "other@example.com"}, "username"), ({"username": "bob"}, "email")],
+)
+def test_insert_names_the_value_already_claimed_and_writes_nothing(store, other, field):
+    tables.users.insert(store, ALICE)
+
+    with pytest.raises(Claimed) as claimed:
+        tables.users.insert(store, ALICE.model_copy(update=other))
+
+    assert claimed.value.field == field
+    assert len(items(store, USERS)) == 1
+    assert len(items(store, EMAILS)) == 1
+
+
+def test_update_of_a_user_deleted_meanwhile_creates_nothing(store):
+    tables.users.insert(store, ALICE)
+    tables.users.delete(store, ALICE)
+
+    with pytest.raises(Changed):
+        tables.users.update(store, ALICE, {"first_name": "Alicia"})
+
+    assert items(store, USERS) == []
+
+
+def test_update_together_refuses_a_user_changed_meanwhile(store):
+    tables.users.insert(store, ALICE)
+    tables.users.set_session_key(store, "alice", "key-2")  # a password change elsewhere
+
+    with pytest.raises(Changed):
+        tables.users.update_together(store, ALICE, {"email": "new@example.com"}, also=[])
+
+    assert tables.users.get(store, "alice").email == "alice@example.com"
+    assert [i["email"]["S"] for i in items(store, EMAILS)] == ["alice@example.com"]
+
+
+def test_update_together_moves_the_session_only_if_it_still_exists(store):
+    tables.users.insert(store, ALICE)
+    also = [tables.sessions.adopt_key(SESSION, "key-2")]  # the session was never stored
+
+    with pytest.raises(Changed):
+        tables.users.update_together(store, ALICE, {"session_key": "key-2"}, also=also)
+
+    assert items(store, SESSIONS) == []  # no half-made session item
+    assert tables.users.get(store, "alice").session_key == "key-1"
+
+
+@pytest.mark.parametrize(
+    "meanwhile",
+    [
+        {"email": "elsewhere@example.com"},  # the user's email changed
+        {"claim_owner": "mallory"},  # the claim on the address is someone else's
+    ],
+)
+def test_delete_refuses_when_user_or_claim_changed_meanwhile(store, meanwhile):
+    tables.users.insert(store, ALICE)
+    if "email" in meanwhile:
+        tables.users.update(store, ALICE, meanwhile)
+    else:
+        store.put(EMAILS, {"email": ALICE.email, "username": meanwhile["claim_owner"]})
+
+    with pytest.raises(Changed):
+        tables.users.delete(store, ALICE)
+
+    assert tables.users.get(store, "alice") is not None
+
+
+def test_replace_hash_only_over_the_hash_that_was_read(store):
+    tables.users.insert(store, ALICE)
+
+    assert tables.users.replace_hash(store, "alice", old="not it", new="$2b$05$x") is False
+    assert tables.users.get(store, "alice").password_hash == ALICE.password_hash
+    assert tables.users.replace_hash(store, "alice", old=ALICE.password_hash, new="$2b$05$x")
+    assert tables.users.get(store, "alice").password_hash == "$2b$05$x"
+
+
+def test_set_session_key_of_no_such_user_creates_nothing(store):
+    with pytest.raises(Changed):
+        tables.users.set_session_key(store, "nobody", "key")
+
+    assert items(store, USERS) == []
+
+
+def test_touch_of_an_ended_session_creates_nothing(store):
+    with pytest.raises(Changed):
+        tables.sessions.touch(store, SESSION.token_hash, last_seen=5, expires=6)
+
+    assert items(store, SESSIONS) == []
+
+
+def test_add_failure_counts_and_clear_forgets(store):
+    counts = [
+        tables.login_failures.add_failure(store, "alice", now=10.5, forget_at=99.5)
+        for _ in range(3)
+    ]
+
+    assert counts == [1, 2, 3]
+    _, record = tables.login_failures.get_with_user(store, "alice")
+    assert (record["failures"], record["last_failure_at"], record["expires_at"]) == (3, 10.5, 99.5)
+    tables.login_failures.clear(store, "alice")
+    assert tables.login_failures.get_with_user(store, "alice") == (None, None)
