@@ -18,7 +18,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from app.errors import Unauthorized
@@ -53,11 +53,7 @@ class SessionPolicy:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SessionPolicy:
         """Read the SESSION_* settings."""
-        return cls(
-            ttl=config["SESSION_TTL"],
-            idle_timeout=config["SESSION_IDLE_TIMEOUT"],
-            refresh_interval=config["SESSION_REFRESH_INTERVAL"],
-        )
+        return cls(**{f.name: config[f"SESSION_{f.name.upper()}"] for f in fields(cls)})
 
     def deadline(self, *, absolute: int, last_seen: int) -> int:
         """When a session last used at `last_seen` expires."""

@@ -35,23 +35,20 @@ _TAKEN = {
     "email": "That email address is already registered.",
 }
 
-DEMO_USERS = (
+# The original tutorial's published demo accounts: (username, password, first name, type).
+DEMO_USERS = tuple(
     UserCreate(
-        username="johndoe",
-        email="johndoe@example.com",
-        password="JohnPass123",  # noqa: S106 - the original tutorial's published demo account
-        first_name="John",
+        username=username,
+        email=f"{username}@example.com",
+        password=password,
+        first_name=first_name,
         last_name="Doe",
-        account_type="admin_user",
-    ),
-    UserCreate(
-        username="janedoe",
-        email="janedoe@example.com",
-        password="JanePass123",  # noqa: S106 - the original tutorial's published demo account
-        first_name="Jane",
-        last_name="Doe",
-        account_type="standard_user",
-    ),
+        account_type=account_type,
+    )
+    for username, password, first_name, account_type in (
+        ("johndoe", "JohnPass123", "John", "admin_user"),
+        ("janedoe", "JanePass123", "Jane", "standard_user"),
+    )
 )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.helpers.dynamo import ConditionFailed, DynamoInterface, TableSpec, Write
+from app.helpers.dynamo import DynamoInterface, TableSpec, Write
 from app.helpers.tables import users
-from app.helpers.tables.errors import Changed
+from app.helpers.tables.errors import update_existing
 from app.models import SessionItem, UserItem
 
 SESSIONS = "sessions"
@@ -41,16 +41,14 @@ def get_with_user(
 
 def touch(store: DynamoInterface, token_hash: str, *, last_seen: int, expires: int) -> None:
     """Record a session's use and its new deadline; `Changed` when it was ended meanwhile."""
-    try:
-        store.update(
-            SESSIONS,
-            key(token_hash),
-            update="SET last_seen_at = :now, expires_at = :expires",
-            condition="attribute_exists(token_hash)",
-            values={":now": last_seen, ":expires": expires},
-        )
-    except ConditionFailed as exc:
-        raise Changed() from exc
+    update_existing(
+        store,
+        SESSIONS,
+        key(token_hash),
+        update="SET last_seen_at = :now, expires_at = :expires",
+        condition="attribute_exists(token_hash)",
+        values={":now": last_seen, ":expires": expires},
+    )
 
 
 def delete(store: DynamoInterface, token_hash: str) -> None:

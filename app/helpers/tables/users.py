@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.helpers.dynamo import (
-    ConditionFailed,
-    DynamoInterface,
-    TableSpec,
-    TransactionCanceled,
-    Write,
-)
-from app.helpers.tables.errors import Changed, Claimed
+from app.helpers.dynamo import DynamoInterface, TableSpec, TransactionCanceled, Write
+from app.helpers.tables.errors import Changed, Claimed, update_existing
 from app.models import UserItem, UserPublic
 
 USERS = "users"
@@ -60,17 +54,15 @@ def page(
 
 def update(store: DynamoInterface, current: UserItem, fields: dict[str, Any]) -> UserItem:
     """Write `fields` to a user that still exists; `Changed` when it is gone."""
-    try:
-        item = store.update(
-            USERS,
-            key(current.username),
-            update=_set(fields),
-            condition="attribute_exists(username)",
-            names=_names(fields),
-            values=_values(fields),
-        )
-    except ConditionFailed as exc:
-        raise Changed() from exc
+    item = update_existing(
+        store,
+        USERS,
+        key(current.username),
+        update=_set(fields),
+        condition=_EXISTS,
+        names=_names(fields),
+        values=_values(fields),
+    )
     return UserItem.model_validate(item)
 
 
@@ -140,32 +132,32 @@ def delete(store: DynamoInterface, user: UserItem) -> None:
 def replace_hash(store: DynamoInterface, username: str, *, old: str, new: str) -> bool:
     """Swap a password hash for a stronger one, unless it changed meanwhile (then False)."""
     try:
-        store.update(
+        update_existing(
+            store,
             USERS,
             key(username),
             update="SET password_hash = :new",
             condition="password_hash = :old",
             values={":new": new, ":old": old},
         )
-    except ConditionFailed:
+    except Changed:
         return False
     return True
 
 
 def set_session_key(store: DynamoInterface, username: str, session_key: str) -> None:
     """Give an existing user a new session key; `Changed` when there is no such user."""
-    try:
-        store.update(
-            USERS,
-            key(username),
-            update="SET session_key = :key",
-            condition="attribute_exists(username)",
-            values={":key": session_key},
-        )
-    except ConditionFailed as exc:
-        raise Changed() from exc
+    update_existing(
+        store,
+        USERS,
+        key(username),
+        update="SET session_key = :key",
+        condition=_EXISTS,
+        values={":key": session_key},
+    )
 
 
+_EXISTS = "attribute_exists(username)"
 _UNCLAIMED = "attribute_not_exists(email)"
 
 
