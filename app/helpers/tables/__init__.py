@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.helpers.dynamo import TableSpec
 from app.helpers.tables import login_failures, sessions, users
-from app.helpers.tables.errors import Changed, Claimed
+from app.helpers.tables.conditional import Changed, Claimed
 
 SPECS: tuple[TableSpec, ...] = (*users.SPECS, sessions.SPEC, login_failures.SPEC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.helpers.dynamo import DynamoInterface, TableSpec, Write
 from app.helpers.tables import users
-from app.helpers.tables.errors import update_existing
+from app.helpers.tables.conditional import update_existing
 from app.models import SessionItem, UserItem
 
 SESSIONS = "sessions"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.helpers.dynamo import DynamoInterface, TableSpec, TransactionCanceled, Write
-from app.helpers.tables.errors import Changed, Claimed, update_existing
+from app.helpers.tables.conditional import Changed, Claimed, update_existing
 from app.models import UserItem, UserPublic
 
 USERS = "users"
