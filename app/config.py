@@ -7,6 +7,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import limits.storage
+from limits import parse_many
+
 
 class ConfigError(ValueError):
     """Settings that cannot be used; `problems` has one readable line for each."""
@@ -98,6 +101,7 @@ ENVIRONMENTS: dict[str, type[Config]] = {
 
 # An empty value means "not set" here (what docker compose's ${VAR} gives for an unset VAR).
 _EMPTY_MEANS_UNSET = {"AWS_REGION", "AWS_ENDPOINT_URL_DYNAMODB"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -175,6 +179,19 @@ def validate(settings: Mapping[str, Any]) -> None:
         problems.append("LOG_FORMAT must be text or json")
     if "*" in settings["CORS_ORIGINS"]:
         problems.append("CORS_ORIGINS must list origins; a wildcard is not allowed")
+    if settings["LOG_LEVEL"] not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER"):
+        try:
+            parse_many(settings[name])
+        except ValueError:
+            problems.append(f"{name} must be a rate limit such as '20 per minute'")
+    scheme = settings["RATELIMIT_STORAGE_URI"].partition("://")[0]
+    if scheme not in limits.storage.SCHEMES:
+        problems.append(
+            f"RATELIMIT_STORAGE_URI must be a storage the limits library knows "
+            f"(memory://, redis://host:6379, ...), not {scheme!r}"
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -190,10 +207,16 @@ def startup_problems(
     warnings: list[str] = []
     if settings["APP_ENV"] != "production":
         return errors, warnings
-    if not settings["AWS_ENDPOINT_URL_DYNAMODB"] and not (settings["AWS_REGION"] or default_region):
+    region = settings["AWS_REGION"] or default_region
+    if not settings["AWS_ENDPOINT_URL_DYNAMODB"] and not region:
         errors.append(
             "no DynamoDB configured: set AWS_REGION (AWS) or AWS_ENDPOINT_URL_DYNAMODB "
             "(a DynamoDB-compatible server); production never starts an embedded one"
+        )
+    elif not region:
+        # botocore signs every request with a region, the endpoint's own included.
+        errors.append(
+            "AWS_REGION is needed with AWS_ENDPOINT_URL_DYNAMODB too: requests are signed with it"
         )
     if settings["SEED_DEMO_USERS"]:
         warnings.append("SEED_DEMO_USERS is on: new tables get the published demo accounts")

@@ -37,6 +37,8 @@ def init_app(app: APIFlask) -> None:
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         expose_headers=EXPOSED_HEADERS,
         max_age=600,
+        # CORS headers answer a browser's Origin: a request without one gets none.
+        always_send=False,
     )
     _init_rate_limits(app)
 

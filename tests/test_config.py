@@ -9,6 +9,7 @@ from app.config import (
     ConfigError,
     config_from_env,
     settings_of,
+    startup_problems,
     validate,
 )
 
@@ -108,6 +109,8 @@ def test_config_from_env_keeps_app_env_of_chosen_class():
         ("DYNAMODB_CONNECT_TIMEOUT", "-1"),
         ("DYNAMODB_READ_TIMEOUT", "nan"),
         ("DYNAMODB_CONNECT_TIMEOUT", "inf"),
+        ("LOG_LEVEL", "LOUD"),
+        ("LOG_LEVEL", "info"),
     ],
 )
 def test_config_from_env_rejects_invalid_value_naming_variable(name, raw):
@@ -164,3 +167,15 @@ def test_config_from_env_treats_empty_aws_region_as_unset():
 )
 def test_config_from_env_falls_back_to_aws_endpoint_url(environ, endpoint):
     assert config_from_env(environ)["AWS_ENDPOINT_URL_DYNAMODB"] == endpoint
+
+
+def test_startup_needs_a_region_even_with_an_endpoint():
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings["AWS_ENDPOINT_URL_DYNAMODB"] = "http://127.0.0.1:8000"
+
+    problems, _ = startup_problems(settings, workers=1, default_region=None)
+
+    assert problems == [
+        "AWS_REGION is needed with AWS_ENDPOINT_URL_DYNAMODB too: requests are signed with it"
+    ]
+    assert startup_problems(settings, workers=1, default_region="eu-west-1")[0] == []

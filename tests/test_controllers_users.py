@@ -575,3 +575,27 @@ def test_query_string_password_refused_in_production(aws, settings, environment,
 
     assert response.status_code == status
     assert checks == ([] if status == 400 else [1])
+
+
+@pytest.mark.parametrize(
+    ("query", "missing"),
+    [({"username": "johndoe"}, "password"), ({"password": "JohnPass123"}, "username")],
+)
+@pytest.mark.parametrize("headers", [{}, JOHN], ids=["anonymous", "with-basic"])
+def test_check_credentials_with_half_the_query_credentials_is_422(
+    client, store, query, missing, headers
+):
+    response = client.get("/api/user", query_string=query, headers=headers)
+
+    body = assert_problem(response, 422)
+    given = ({"username", "password"} - {missing}).pop()
+    assert body["errors"] == [
+        {"location": "query", "field": missing, "detail": f"is required with {given}"}
+    ]
+    assert store.get("login_failures", {"username": "johndoe"}) is None  # nothing was checked
+
+
+def test_delete_user_of_someone_else_says_delete(client, alice):
+    body = assert_problem(client.delete("/api/users/janedoe", headers=ALICE), 403)
+
+    assert body["detail"] == "You can only delete your own account."

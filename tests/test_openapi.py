@@ -247,11 +247,13 @@ class FuzzRun:
         """Password hashes, and secrets the fuzzer did not itself send as data, in `text`.
 
         schemathesis mines the app's source for constants, so the demo passwords can be
-        sent as a name or a path and come back legitimately: that is an echo, not a leak.
+        sent as a name or a path and come back legitimately: that is an echo, not a leak
+        (lower-cased, when it was sent as a username: "PASSWORD_HASH" in a path comes back
+        as "There is no user 'password_hash'").
         """
-        sent = unquote(" ".join(self.sent))
+        sent = unquote(" ".join(self.sent)).lower()
         found = BCRYPT_HASH.findall(text)
-        return found + [s for s in self.secrets if s in text and s not in sent]
+        return found + [s for s in self.secrets if s in text and s.lower() not in sent]
 
     def no_secret_in_response(self, ctx: Any, response: Any, case: Any) -> bool | None:
         """A schemathesis check: no hash or secret in any response body or header."""

@@ -482,7 +482,30 @@ def test_environment_can_switch_the_limiter_off(aws, monkeypatch):
 
 
 def test_environment_storage_uri_reaches_the_limiter(aws, monkeypatch):
-    environment(monkeypatch, RATELIMIT_STORAGE_URI="nosuchstore://somewhere")
+    # A scheme the limits library knows, whose client library is not installed here.
+    environment(monkeypatch, RATELIMIT_STORAGE_URI="memcached://127.0.0.1:1")
 
-    with pytest.raises(LimiterConfigurationError, match="nosuchstore"):
+    with pytest.raises(LimiterConfigurationError, match="pymemcache"):
         create_app()
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "problem"),
+    [
+        ("RATELIMIT_STORAGE_URI", "nosuchstore://somewhere", "storage the limits library knows"),
+        ("RATELIMIT_LOGIN", "lots", "a rate limit such as '20 per minute'"),
+        ("RATELIMIT_REGISTER", "10 per fortnight", "a rate limit such as '20 per minute'"),
+    ],
+)
+def test_rate_limit_settings_that_cannot_work_stop_start_up(monkeypatch, name, raw, problem):
+    # A limit the limiter could not parse would switch itself off, request after request.
+    with pytest.raises(ConfigError, match=problem):
+        config_from_env({"APP_ENV": "production", name: raw})
+
+
+def test_cors_headers_only_answer_a_browser_origin(client):
+    response = client.get("/api/users")  # a server-to-server call: no Origin
+
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert "Access-Control-Expose-Headers" not in response.headers

@@ -6,7 +6,7 @@ from apiflask import APIBlueprint
 from flask import current_app, url_for
 
 from app.controllers.access import ANONYMOUS, OPTIONAL, REQUIRED, Caller, access
-from app.errors import BadRequest, Unauthorized
+from app.errors import BadRequest, Unauthorized, ValidationFailed
 from app.helpers import users
 from app.helpers.credentials import check_password
 from app.helpers.state import current_state
@@ -109,6 +109,11 @@ def check_credentials(query: CredentialsQuery, caller: Caller | None) -> UserSel
         return caller.user.self_view()
     if not current_app.config["ALLOW_QUERY_CREDENTIALS"]:
         raise BadRequest("Passwords in the query string are refused; use HTTP Basic or a token.")
-    state = current_state()
-    user = check_password(state, username=query.username or "", password=query.password or "")
+    if query.username is None or query.password is None:
+        missing, given = (
+            ("username", "password") if query.username is None else ("password", "username")
+        )
+        detail = f"is required with {given}"
+        raise ValidationFailed(errors=[{"location": "query", "field": missing, "detail": detail}])
+    user = check_password(current_state(), username=query.username, password=query.password)
     return user.self_view()

@@ -172,7 +172,7 @@ def _write_changes(
 
 def delete_user(state: AppState, *, actor: UserItem, username: str) -> None:
     """Delete a user, release their email and end their sessions; themself or an admin."""
-    target = authorize(actor, username)
+    target = authorize(actor, username, verb="delete")
     current = get_user(state, username=target)
     try:
         tables.users.delete(state.store, current)
