@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.errors import BadRequest, Conflict, Forbidden, NotFound
-from app.helpers import users
+from app.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from app.helpers import tables, users
 from app.helpers.state import state_of
 from app.helpers.tables.users import EMAILS, USERS
 from app.models import UserCreate, UserUpdate
-from tests.helpers import new_user
+from tests.faults import record_calls
+from tests.helpers import before_first, new_user
 
 
 def scan(store, table):
@@ -127,7 +128,7 @@ def test_update_email_loses_race_when_email_changed_meanwhile(state, store):
 
     store.add_hook("before-call.dynamodb.TransactWriteItems", concurrent_writer)
 
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match=r"A concurrent request changed this user; retry\."):
         users.update_user(
             state,
             actor=alice,
@@ -176,3 +177,53 @@ def test_list_users_reads_only_public_fields(state, store):
     names = set(asked[0]["ExpressionAttributeNames"].values())
     assert names == {"username", "first_name", "last_name", "account_type"}
     assert all(set(user.model_dump()) == names for user in page)
+
+
+def test_update_user_checks_a_new_password_against_the_new_email(state):
+    alice = create(state)
+    changes = UserUpdate(
+        email="wonder@example.com",
+        password="wonder@example.com",
+        current_password="correct horse battery",
+    )
+
+    with pytest.raises(ValidationFailed) as refused:
+        users.update_user(state, actor=alice, username="alice", changes=changes)
+
+    assert refused.value.errors[0]["field"] == "password"
+    assert "the username or the email" in refused.value.errors[0]["detail"]
+
+
+def test_update_user_of_a_user_deleted_meanwhile_is_404(state, store):
+    alice = create(state)
+    john = users.get_user(state, username="johndoe")
+    before_first(store, "UpdateItem", lambda: tables.users.delete(store, alice))
+
+    with pytest.raises(NotFound, match=r"There is no user 'alice'\."):
+        users.update_user(state, actor=john, username="alice", changes=UserUpdate(last_name="X"))
+
+    assert tables.users.get(store, "alice") is None  # not brought back as a half item
+
+
+def test_a_change_of_names_alone_is_one_conditional_update(state, store):
+    alice = create(state)
+    calls = record_calls(store)
+
+    users.update_user(state, actor=alice, username="alice", changes=UserUpdate(first_name="Al"))
+
+    # No transaction when only the user's own item changes: one read, one write.
+    assert calls == ["GetItem", "UpdateItem"]
+
+
+def test_delete_user_losing_a_race_says_so(state, store):
+    alice = create(state)
+    before_first(
+        store,
+        "TransactWriteItems",
+        lambda: tables.users.update(store, alice, {"email": "moved@example.com"}),
+    )
+
+    with pytest.raises(Conflict, match=r"A concurrent request changed this user; retry\."):
+        users.delete_user(state, actor=alice, username="alice")
+
+    assert tables.users.get(store, "alice") is not None

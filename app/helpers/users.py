@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _RACE = "A concurrent request changed this user; retry."
+_BAD_CURSOR = "The cursor is not valid; start again from the first page."
 _TAKEN = {
     "username": "The username {username!r} is already taken.",
     "email": "That email address is already registered.",
@@ -163,7 +164,7 @@ def _write_changes(
         also = [tables.sessions.adopt_key(keep, fields["session_key"])] if keep else []
         return tables.users.update_together(state.store, current, fields, also=also)
     except Claimed as exc:
-        raise Conflict(_TAKEN["email"]) from exc
+        raise Conflict(_TAKEN[exc.field]) from exc
     except Changed as exc:
         if "email" in fields or keep is not None:
             raise Conflict(_RACE) from exc
@@ -238,10 +239,10 @@ def encode_cursor(username: str) -> str:
 def decode_cursor(cursor: str) -> str:
     """The username a cursor stands for; `BadRequest` when it is not one of ours."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        username: str | None = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        username = None
-    if username is None or canonical_username(username) != username:
-        raise BadRequest("The cursor is not valid; start again from the first page.")
+        # Padding beyond what is missing is ignored: two "=" always restore enough.
+        username = base64.urlsafe_b64decode(cursor.encode("ascii") + b"==").decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise BadRequest(_BAD_CURSOR) from exc
+    if canonical_username(username) != username:
+        raise BadRequest(_BAD_CURSOR)
     return username
