@@ -599,3 +599,13 @@ def test_list_sessions_leaves_out_expired_ones(client, store, clock):
     assert [s["current"] for s in listed] == [True]
     assert listed[0]["created_at"] == "2027-01-15T08:30:01.000Z"
     assert_401(client.get("/api/user", headers=bearer(idle)))
+
+
+def test_current_session_shows_the_use_it_just_recorded(client, clock):
+    token = login(client)["token"]
+    clock.advance(120)
+
+    session = client.get("/api/sessions/current", headers=bearer(token)).json
+
+    assert session["last_seen_at"] == "2027-01-15T08:02:00.000Z"
+    assert session["expires_at"] == "2027-01-15T08:32:00.000Z"  # idle deadline moved on

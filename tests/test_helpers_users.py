@@ -227,3 +227,14 @@ def test_delete_user_losing_a_race_says_so(state, store):
         users.delete_user(state, actor=alice, username="alice")
 
     assert tables.users.get(store, "alice") is not None
+
+
+@pytest.mark.parametrize("username", ["x", "not a name", "a" * 40])
+def test_get_user_that_cannot_exist_reads_nothing(state, store, username):
+    users.list_users(state, limit=1)  # the table exists
+    calls = record_calls(store)
+
+    with pytest.raises(NotFound):
+        users.get_user(state, username=username)
+
+    assert calls == []  # such a key is not even valid for DynamoDB
