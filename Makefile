@@ -14,7 +14,7 @@ serve: $(VENV)/.runtime
 # Loopback load against `make serve`'s configuration over a separate moto_server (not in
 # `make test`): writes bench/results.json and bench/results.png. About five minutes.
 bench: $(VENV)/.bench
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest --cov --cov-report=term

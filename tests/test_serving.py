@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -61,6 +62,26 @@ def listener():
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield sock.getsockname()[1]
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A stub server's handler that writes no log line per request."""
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def http_stub(handler):
+    """A loopback HTTP server answering with `handler` in a thread; its port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def python(code, **kwargs):
@@ -190,7 +211,7 @@ def test_child_environment_drops_foreign_settings_and_adds_values(monkeypatch):
 def test_http_call_sends_json_and_decodes_the_answer():
     seen = {}
 
-    class Echo(BaseHTTPRequestHandler):
+    class Echo(QuietHandler):
         def do_POST(self):
             seen["type"] = self.headers["Content-Type"]
             seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
@@ -205,14 +226,7 @@ def test_http_call_sends_json_and_decodes_the_answer():
             self.end_headers()
             self.wfile.write(b"plain text")
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        port = server.server_address[1]
+    with http_stub(Echo) as port:
         created = http_call(port, "POST", "/things", body={"name": "x"})
         plain = http_call(port, "GET", "/")
         form = http_call(
@@ -222,9 +236,6 @@ def test_http_call_sends_json_and_decodes_the_answer():
             body=b"name=x",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
-    finally:
-        server.shutdown()
-        server.server_close()
 
     assert created.status == 201
     assert created.body == {"id": 1}
