@@ -13,8 +13,12 @@ serve: $(VENV)/.runtime
 
 # Loopback load against `make serve`'s configuration over a separate moto_server (not in
 # `make test`): writes bench/results.json and bench/results.png. About five minutes.
-bench: $(VENV)/.bench
-	$(BIN)/python bench/run.py
+# PEER=1 also measures fastapi-users (bench/peer/) from its own virtual environment.
+PEER ?=
+PEER_VENV := bench/.peer-venv
+
+bench: $(VENV)/.bench $(if $(PEER),$(PEER_VENV)/.installed)
+	$(BIN)/python -m bench $(if $(PEER),--peer)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest --cov --cov-report=term
@@ -53,6 +57,12 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 $(VENV)/.bench: requirements.txt bench/requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r bench/requirements.txt
 	touch $@ $(VENV)/.runtime
+
+$(PEER_VENV)/.installed: bench/peer-requirements.txt
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEER_VENV)/bin/python -m pip install --quiet -r bench/peer-requirements.txt
+	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt

@@ -13,25 +13,22 @@ when it is set, else to pytest's temporary directory.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from app.serving import child_environment, free_port, http_call, stop_process, wait_for_port
 
 try:
     from selenium import webdriver
@@ -92,51 +89,33 @@ EXPECTED_API_ERROR = re.compile(
 # --- the server and the browser -------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def call(
     base: str, method: str, path: str, body: dict | None = None, token: str | None = None
 ) -> tuple[int, Any]:
     """One API request from the test itself (setting up, checking); (status, JSON body)."""
     headers = {"Accept": "application/json"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=WAIT_SECONDS) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
+    port = int(base.rsplit(":", 1)[1])
+    answer = http_call(port, method, path, body=body, headers=headers, timeout=WAIT_SECONDS)
+    return answer.status, answer.body
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """run.py in a subprocess, as `make run` starts it; its base URL."""
-    port = _free_port()
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"APP_ENV", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"}
-    }
-    env.update(
-        HOST="127.0.0.1",
-        PORT=str(port),
-        PYTHONUNBUFFERED="1",
-        # Many logins and registrations from one address in a few seconds.
-        RATELIMIT_LOGIN="1000 per minute",
-        RATELIMIT_REGISTER="1000 per minute",
-        # The testing cost: the page's behaviour does not depend on it, the run time does.
-        BCRYPT_ROUNDS="4",
+    port = free_port()
+    env = child_environment(
+        {
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+            # Many logins and registrations from one address in a few seconds.
+            "RATELIMIT_LOGIN": "1000 per minute",
+            "RATELIMIT_REGISTER": "1000 per minute",
+            # The testing cost: the page's behaviour does not depend on it, the run time does.
+            "BCRYPT_ROUNDS": "4",
+        }
     )
     log_path = tmp_path_factory.mktemp("server") / "run.log"
     with log_path.open("wb") as log:
@@ -149,30 +128,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_serving(base, process, log_path)
+        try:
+            wait_for_port(port, process=process, seconds=60)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log_path.read_text()}")
+        # The first /api/users creates the tables and seeds the demo users.
+        assert call(base, "GET", "/api/users")[0] == 200
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
-            process.kill()
-            process.wait()
-
-
-def _wait_until_serving(base: str, process: subprocess.Popen, log_path: Path) -> None:
-    # The first /api/users creates the tables and seeds the demo users.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"run.py exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if call(base, "GET", "/api/users")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)  # polling a process that is starting; nothing to wait on instead
-    pytest.fail(f"run.py did not serve within 60 s:\n{log_path.read_text()}")
+        stop_process(process)
 
 
 @pytest.fixture(scope="module")

@@ -179,3 +179,32 @@ def test_startup_needs_a_region_even_with_an_endpoint():
         "AWS_REGION is needed with AWS_ENDPOINT_URL_DYNAMODB too: requests are signed with it"
     ]
     assert startup_problems(settings, workers=1, default_region="eu-west-1")[0] == []
+
+
+# -- Production start-up checks (run.py and gunicorn.conf.py run them) -----------------------
+
+
+def test_startup_warns_about_per_worker_rate_limit_storage():
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings["AWS_REGION"] = "eu-west-1"
+
+    problems, warnings = startup_problems(settings, workers=5, default_region=None)
+
+    assert problems == []
+    assert len(warnings) == 1
+    assert "each worker counts on its own" in warnings[0]
+    assert startup_problems(settings, workers=1, default_region=None) == ([], [])
+
+
+def test_startup_accepts_a_region_from_the_aws_configuration():
+    settings = settings_of(ENVIRONMENTS["production"])
+
+    assert startup_problems(settings, workers=1, default_region="eu-west-1")[0] == []
+    assert startup_problems(settings, workers=1, default_region=None)[0]
+
+
+@pytest.mark.parametrize("environment", ["development", "testing"])
+def test_startup_checks_only_production(environment):
+    settings = settings_of(ENVIRONMENTS[environment])
+
+    assert startup_problems(settings, workers=9, default_region=None) == ([], [])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
+from app.serving import free_port
 from tests.faults import error_response
-from tests.helpers import basic, free_port
+from tests.helpers import basic
 
 
 def test_live_answers_without_dynamodb(settings):

@@ -9,8 +9,9 @@ import pytest
 
 from app import create_app
 from app.helpers.dynamo import ConditionFailed, TransactionCanceled
+from app.serving import free_port
 from tests.faults import answer, inject_sends
-from tests.helpers import JANE, assert_problem, free_port, new_user
+from tests.helpers import JANE, assert_problem, new_user
 
 
 @pytest.mark.parametrize(

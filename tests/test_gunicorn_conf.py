@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from app.config import ENVIRONMENTS, settings_of, startup_problems
-from tests.helpers import free_port
+from app.serving import child_environment, free_port, http_call, stop_process, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
 def serve_env(**overrides):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "APP_", "RATELIMIT_", "WEB_"))
-    }
-    env.update({"HOST": "127.0.0.1", **overrides})
-    return env
+    return child_environment(
+        {"HOST": "127.0.0.1", **overrides}, drop=("AWS_", "APP_", "RATELIMIT_", "WEB_")
+    )
 
 
 def start(env):
@@ -43,31 +33,18 @@ def start(env):
 
 
 def call(port, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    answer = http_call(port, method, path, body=body)
+    return answer.status, answer.body
 
 
 def wait_until_serving(port, process, deadline=30):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited early:\n{process.stdout.read()}")
-        try:
-            if call(port, "GET", "/api/health/live")[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail("gunicorn did not start serving")
+    try:
+        wait_for_port(port, process=process, seconds=deadline)
+    except RuntimeError as error:
+        output = process.stdout.read() if process.poll() is not None else ""
+        pytest.fail(f"gunicorn did not start serving: {error}\n{output}")
+    # The master listens before its workers are up: the first answer waits for one.
+    assert call(port, "GET", "/api/health/live")[0] == 200
 
 
 @pytest.fixture
@@ -75,9 +52,8 @@ def stop():
     processes = []
     yield processes.append
     for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        # SIGTERM first: gunicorn's on_exit stops the moto_server it started.
+        stop_process(process, timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -137,29 +113,3 @@ def test_development_workers_share_one_dynamodb_and_stop_gracefully(stop):
     assert process.returncode == 0
     assert "shared by the 2 workers" in output
     assert "Shutting down" in output
-
-
-def test_startup_warns_about_per_worker_rate_limit_storage():
-    settings = settings_of(ENVIRONMENTS["production"])
-    settings["AWS_REGION"] = "eu-west-1"
-
-    problems, warnings = startup_problems(settings, workers=5, default_region=None)
-
-    assert problems == []
-    assert len(warnings) == 1
-    assert "each worker counts on its own" in warnings[0]
-    assert startup_problems(settings, workers=1, default_region=None) == ([], [])
-
-
-def test_startup_accepts_a_region_from_the_aws_configuration():
-    settings = settings_of(ENVIRONMENTS["production"])
-
-    assert startup_problems(settings, workers=1, default_region="eu-west-1")[0] == []
-    assert startup_problems(settings, workers=1, default_region=None)[0]
-
-
-@pytest.mark.parametrize("environment", ["development", "testing"])
-def test_startup_checks_only_production(environment):
-    settings = settings_of(ENVIRONMENTS[environment])
-
-    assert startup_problems(settings, workers=9, default_region=None) == ([], [])

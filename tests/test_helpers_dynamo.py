@@ -17,8 +17,8 @@ from app.helpers.dynamo import (
     TransactionCanceled,
     Write,
 )
+from app.serving import free_port
 from tests.faults import answer, inject_sends, record_calls
-from tests.helpers import free_port
 
 THINGS = TableSpec("things", hash_key="id")
 OTHERS = TableSpec("others", hash_key="code")
