@@ -66,7 +66,7 @@ def _init_hooks(app: APIFlask) -> None:
 
 def _require_json_body() -> None:
     """Before a route that reads a JSON body: 415 for another type, 400/413 for a bad body."""
-    view = current_app.view_functions.get(request.endpoint or "")
+    view = current_app.view_functions.get(request.endpoint)  # type: ignore[arg-type]
     spec = getattr(view, "_spec", {})
     if not spec.get("body"):
         return
@@ -118,7 +118,8 @@ def spends_login_budget() -> bool:
     `check_password` reads it: a password check in a request that spent no budget is a bug.
     """
     if BUDGET_SPENT not in g:
-        view = current_app.view_functions.get(request.endpoint or "")
-        declared = declared_access(view) if view is not None else None
+        # No endpoint (a 404) has no view, and no view has no declaration: nothing to spend.
+        view = current_app.view_functions.get(request.endpoint)  # type: ignore[arg-type]
+        declared = declared_access(view)
         g.setdefault(BUDGET_SPENT, bool(declared and declared.spends_login_budget(request)))
     return bool(g.get(BUDGET_SPENT))

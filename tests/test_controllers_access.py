@@ -148,3 +148,16 @@ def test_admin_access_lets_only_admins_in(app, client):
     )
     wrong = client.get("/api/admins-only", headers=basic("johndoe", "wrong"))
     assert wrong.status_code == 401
+
+
+def test_a_route_that_reads_basic_only_refuses_a_token(app, client):
+    @app.get("/api/basic-only")
+    @access(Access(schemes=(BASIC,), required=True))
+    def basic_only(caller: Caller) -> dict:
+        return {"user": caller.user.username}
+
+    token = client.post("/api/sessions", json=LOGIN).json["token"]
+
+    assert client.get("/api/basic-only", headers=JOHN).json == {"user": "johndoe"}
+    refused = client.get("/api/basic-only", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401

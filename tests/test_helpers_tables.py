@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.helpers import tables
+from app.helpers.dynamo import ConditionFailed
 from app.helpers.tables import Changed, Claimed
 from app.helpers.tables.sessions import SESSIONS
 from app.helpers.tables.users import EMAILS, USERS
@@ -144,3 +145,12 @@ def test_add_failure_counts_and_clear_forgets(store):
     assert (record["failures"], record["last_failure_at"], record["expires_at"]) == (3, 10.5, 99.5)
     tables.login_failures.clear(store, "alice")
     assert tables.login_failures.get_with_user(store, "alice") == (None, None)
+
+
+def test_a_session_is_never_written_over_another(store):
+    tables.sessions.insert(store, SESSION)
+
+    with pytest.raises(ConditionFailed):
+        tables.sessions.insert(store, SESSION.model_copy(update={"username": "mallory"}))
+
+    assert tables.sessions.of_user(store, "alice")[0].username == "alice"

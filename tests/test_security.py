@@ -135,6 +135,23 @@ def test_cors_preflight_from_front_end_allows_authorization(client, path, method
     assert response.headers.get("Access-Control-Allow-Credentials") != "true"
 
 
+def test_cors_preflight_allows_only_the_headers_the_api_reads_and_is_cached(client):
+    response = client.options(
+        "/api/users",
+        headers={
+            "Origin": FRONT_END,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, X-Request-ID, X-Evil",
+        },
+    )
+
+    assert header_set(response, "Access-Control-Allow-Headers") == {
+        "authorization",
+        "x-request-id",
+    }
+    assert response.headers["Access-Control-Max-Age"] == "600"  # one preflight per 10 min
+
+
 def test_cors_simple_request_from_front_end_exposes_headers(client):
     response = client.get("/api/users?limit=1", headers={"Origin": FRONT_END})
 

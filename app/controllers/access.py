@@ -68,7 +68,7 @@ class Access:
         credentials = req.authorization
         if credentials is not None and credentials.type == BASIC and BASIC in self.schemes:
             return True
-        body = req.get_json(silent=True) if req.is_json else None
+        body = req.get_json(silent=True)  # None unless the body is JSON
         sources = [req.args, body if isinstance(body, Mapping) else {}]
         return any(name in source for name in self.password_fields for source in sources)
 
@@ -129,8 +129,8 @@ def access(declared: Access, *, password_fields: tuple[str, ...] = ()) -> Callab
     return decorate
 
 
-def declared_access(view: Callable[..., Any]) -> Access | None:
-    """The access a view was declared with (None: not an API route)."""
+def declared_access(view: Callable[..., Any] | None) -> Access | None:
+    """The access a view was declared with (None: not an API route, or no view)."""
     return getattr(view, "access", None)
 
 
