@@ -69,4 +69,4 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage .hypothesis mutants
+	rm -rf $(VENV) $(PEER_VENV) .pytest_cache .ruff_cache .coverage .hypothesis mutants

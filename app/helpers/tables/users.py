@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.helpers.dynamo import DynamoInterface, TableSpec, TransactionCanceled, Write
+from app.helpers.dynamo import DynamoInterface, Item, TableSpec, TransactionCanceled, Write
 from app.helpers.tables.conditional import Changed, Claimed, update_existing
 from app.models import UserItem, UserPublic
 
@@ -54,16 +54,7 @@ def page(
 
 def update(store: DynamoInterface, current: UserItem, fields: dict[str, Any]) -> UserItem:
     """Write `fields` to a user that still exists; `Changed` when it is gone."""
-    item = update_existing(
-        store,
-        USERS,
-        key(current.username),
-        update=_set(fields),
-        condition=_EXISTS,
-        names=_names(fields),
-        values=_values(fields),
-    )
-    return UserItem.model_validate(item)
+    return UserItem.model_validate(_update_fields(store, current.username, fields))
 
 
 def update_together(
@@ -147,13 +138,18 @@ def replace_hash(store: DynamoInterface, username: str, *, old: str, new: str) -
 
 def set_session_key(store: DynamoInterface, username: str, session_key: str) -> None:
     """Give an existing user a new session key; `Changed` when there is no such user."""
-    update_existing(
+    _update_fields(store, username, {"session_key": session_key})
+
+
+def _update_fields(store: DynamoInterface, username: str, fields: dict[str, Any]) -> Item:
+    return update_existing(
         store,
         USERS,
         key(username),
-        update="SET session_key = :key",
+        update=_set(fields),
         condition=_EXISTS,
-        values={":key": session_key},
+        names=_names(fields),
+        values=_values(fields),
     )
 
 
