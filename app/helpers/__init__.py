@@ -1,1 +1,1 @@
-"""Business logic and infrastructure: DynamoDB access, password hashing, the users service."""
+"""Business rules and storage: the services, the tables, DynamoDB and the app state."""
