@@ -163,8 +163,15 @@ class ListQuery(_Input):
 class CredentialsQuery(_Input):
     """The original tutorial's credential check in the query string (kept for compatibility)."""
 
-    username: str = Field(None, max_length=256)  # type: ignore[assignment]
-    password: str = Field(None, max_length=256, repr=False)  # type: ignore[assignment]
+    username: str = Field(  # type: ignore[assignment]
+        None, max_length=256, description="With `password`: both or neither (422 otherwise)"
+    )
+    password: str = Field(  # type: ignore[assignment]
+        None,
+        max_length=256,
+        repr=False,
+        description="With `username`: both or neither (422 otherwise)",
+    )
 
 
 class UserPublic(BaseModel):

@@ -216,6 +216,9 @@ CONTEXT_DEPENDENT_REFUSALS = (
     ("password", "must not be the same as the username or the email address"),
     ("current_password", "is not the current password"),
     ("current_password", "is required to set a new password"),
+    # GET /api/user's query credentials come in pairs; a schema cannot say so of parameters.
+    ("password", "is required with username"),
+    ("username", "is required with password"),
 )
 
 
