@@ -21,7 +21,7 @@ bench: $(VENV)/.bench $(if $(PEER),$(PEER_VENV)/.installed)
 	$(BIN)/python -m bench $(if $(PEER),--peer)
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest --cov --cov-report=term
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --cov --cov-report=term
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
