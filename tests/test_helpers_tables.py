@@ -7,6 +7,7 @@ import pytest
 from app.helpers import tables
 from app.helpers.dynamo import ConditionFailed
 from app.helpers.tables import Changed, Claimed
+from app.helpers.tables.conditional import update_existing
 from app.helpers.tables.sessions import SESSIONS
 from app.helpers.tables.users import EMAILS, USERS
 from app.models import SessionItem, UserItem
@@ -132,6 +133,27 @@ def test_touch_of_an_ended_session_creates_nothing(store):
         tables.sessions.touch(store, SESSION.token_hash, last_seen=5, expires=6)
 
     assert items(store, SESSIONS) == []
+
+
+def test_touch_sets_its_two_fields_and_keeps_the_rest(store):
+    tables.sessions.insert(store, SESSION)
+
+    tables.sessions.touch(store, SESSION.token_hash, last_seen=5, expires=6)
+
+    stored = store.get(SESSIONS, {"token_hash": SESSION.token_hash})
+    assert stored == {**SESSION.model_dump(), "last_seen_at": 5, "expires_at": 6}
+
+
+def test_update_existing_sets_fields_named_by_reserved_words(store):
+    tables.users.insert(store, ALICE)
+    fields = {"name": "Alice L.", "status": "active"}  # both reserved words in DynamoDB
+
+    updated = update_existing(
+        store, USERS, {"username": "alice"}, fields, condition="attribute_exists(username)"
+    )
+
+    assert updated == {**ALICE.model_dump(), **fields}
+    assert store.get(USERS, {"username": "alice"}) == updated
 
 
 def test_add_failure_counts_and_clear_forgets(store):

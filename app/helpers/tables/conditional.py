@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.helpers.dynamo import ConditionFailed, DynamoInterface, Item
 
@@ -12,20 +12,42 @@ class Changed(Exception):
     """The item is not as the caller read it (or is gone): a concurrent change won."""
 
 
+class Assignments(NamedTuple):
+    """An update expression that sets some fields, with its attribute names and values."""
+
+    update: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+
+def assignments(fields: Mapping[str, Any]) -> Assignments:
+    """`SET #a = :a, #b = :b` for `fields`; names are aliased, as some are reserved words."""
+    return Assignments(
+        "SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+        {f"#{name}": name for name in fields},
+        {f":{name}": value for name, value in fields.items()},
+    )
+
+
 def update_existing(
     store: DynamoInterface,
     table: str,
     key: Item,
+    fields: Mapping[str, Any],
     *,
-    update: str,
-    values: Mapping[str, Any],
     condition: str,
-    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> Item:
-    """Apply `update` only where `condition` holds; `Changed` where it does not."""
+    """Set `fields` only where `condition` (over `values`) holds; `Changed` where it does not."""
+    update, names, own_values = assignments(fields)
     try:
         return store.update(
-            table, key, update=update, condition=condition, names=names, values=values
+            table,
+            key,
+            update=update,
+            condition=condition,
+            names=names,
+            values={**own_values, **(values or {})},
         )
     except ConditionFailed as exc:
         raise Changed() from exc

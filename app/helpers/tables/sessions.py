@@ -9,6 +9,7 @@ from app.models import SessionItem, UserItem
 
 SESSIONS = "sessions"
 BY_USERNAME = "by_username"
+_EXISTS = "attribute_exists(token_hash)"
 SPEC = TableSpec(
     SESSIONS,
     hash_key="token_hash",
@@ -41,14 +42,8 @@ def get_with_user(
 
 def touch(store: DynamoInterface, token_hash: str, *, last_seen: int, expires: int) -> None:
     """Record a session's use and its new deadline; `Changed` when it was ended meanwhile."""
-    update_existing(
-        store,
-        SESSIONS,
-        key(token_hash),
-        update="SET last_seen_at = :now, expires_at = :expires",
-        condition="attribute_exists(token_hash)",
-        values={":now": last_seen, ":expires": expires},
-    )
+    fields = {"last_seen_at": last_seen, "expires_at": expires}
+    update_existing(store, SESSIONS, key(token_hash), fields, condition=_EXISTS)
 
 
 def delete(store: DynamoInterface, token_hash: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.helpers.dynamo import DynamoInterface, Item, TableSpec, TransactionCanceled, Write
-from app.helpers.tables.conditional import Changed, Claimed, update_existing
+from app.helpers.tables.conditional import Changed, Claimed, assignments, update_existing
 from app.models import UserItem, UserPublic
 
 USERS = "users"
@@ -65,19 +65,16 @@ def update_together(
     Only if the user is still as read (same email, same session key): `Changed` otherwise,
     `Claimed` when the new email is someone else's.
     """
+    update, names, values = assignments(fields)
     writes = [
         Write(
             "Update",
             USERS,
             key(current.username),
-            update=_set(fields),
+            update=update,
             condition="email = :email_was AND session_key = :key_was",
-            names=_names(fields),
-            values={
-                **_values(fields),
-                ":email_was": current.email,
-                ":key_was": current.session_key,
-            },
+            names=names,
+            values={**values, ":email_was": current.email, ":key_was": current.session_key},
         )
     ]
     new_email = fields.get("email", current.email)
@@ -122,14 +119,10 @@ def delete(store: DynamoInterface, user: UserItem) -> None:
 
 def replace_hash(store: DynamoInterface, username: str, *, old: str, new: str) -> bool:
     """Swap a password hash for a stronger one, unless it changed meanwhile (then False)."""
+    fields, unchanged = {"password_hash": new}, "password_hash = :old"
     try:
         update_existing(
-            store,
-            USERS,
-            key(username),
-            update="SET password_hash = :new",
-            condition="password_hash = :old",
-            values={":new": new, ":old": old},
+            store, USERS, key(username), fields, condition=unchanged, values={":old": old}
         )
     except Changed:
         return False
@@ -142,15 +135,7 @@ def set_session_key(store: DynamoInterface, username: str, session_key: str) -> 
 
 
 def _update_fields(store: DynamoInterface, username: str, fields: dict[str, Any]) -> Item:
-    return update_existing(
-        store,
-        USERS,
-        key(username),
-        update=_set(fields),
-        condition=_EXISTS,
-        names=_names(fields),
-        values=_values(fields),
-    )
+    return update_existing(store, USERS, key(username), fields, condition=_EXISTS)
 
 
 _EXISTS = "attribute_exists(username)"
@@ -159,18 +144,6 @@ _UNCLAIMED = "attribute_not_exists(email)"
 
 def _claim(email: str, username: str) -> dict[str, str]:
     return {"email": email, "username": username}
-
-
-def _set(fields: dict[str, Any]) -> str:
-    return "SET " + ", ".join(f"#{name} = :{name}" for name in fields)
-
-
-def _names(fields: dict[str, Any]) -> dict[str, str]:
-    return {f"#{name}": name for name in fields}
-
-
-def _values(fields: dict[str, Any]) -> dict[str, Any]:
-    return {f":{name}": value for name, value in fields.items()}
 
 
 def _claimed(exc: TransactionCanceled, fields: tuple[str | None, ...]) -> Exception:
