@@ -7,7 +7,6 @@ from typing import Any
 
 from apiflask import APIFlask
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 
 from app import errors, logs, openapi, security
 from app.config import Config, config_from_env, settings_of, validate
@@ -57,7 +56,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
             store, table=tables.users.USERS, cache_seconds=app.config["HEALTH_CACHE_SECONDS"]
         ),
         # One limiter per app, so that each app (and each test) counts on its own.
-        limiter=Limiter(get_remote_address),
+        limiter=Limiter(security.client_address),
     )
     state.install(app)
     if app.config["SEED_DEMO_USERS"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -63,6 +64,11 @@ class Config:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_LOGIN = "20 per minute"
     RATELIMIT_REGISTER = "10 per minute"
+
+    # Proxies in front of the app (load balancers) whose X-Forwarded-For entries are
+    # trusted: the client's address is the right-most entry they did not write. 0: none,
+    # the socket's peer is the client.
+    TRUSTED_PROXY_COUNT = 0
 
     # Browser front ends allowed to call the API (comma-separated; no wildcard).
     CORS_ORIGINS = "http://localhost:4200"
@@ -172,6 +178,8 @@ def validate(settings: Mapping[str, Any]) -> None:
     for name in ("DYNAMODB_CONNECT_TIMEOUT", "DYNAMODB_READ_TIMEOUT"):
         if not 0 < settings[name] < math.inf:  # also refuses NaN
             problems.append(f"{name} must be a positive finite number of seconds")
+    if settings["TRUSTED_PROXY_COUNT"] < 0:
+        problems.append("TRUSTED_PROXY_COUNT must be 0 or more")
     for name in ("SESSION_TTL", "SESSION_IDLE_TIMEOUT", "SESSION_REFRESH_INTERVAL"):
         if settings[name] < 1:
             problems.append(f"{name} must be at least 1 second")
@@ -218,6 +226,12 @@ def startup_problems(
         errors.append(
             "AWS_REGION is needed with AWS_ENDPOINT_URL_DYNAMODB too: requests are signed with it"
         )
+    if not settings["TRUSTED_PROXY_COUNT"] and _is_loopback(settings["HOST"]):
+        warnings.append(
+            f"HOST={settings['HOST']} is a loopback address, so a proxy must be in front, but "
+            "TRUSTED_PROXY_COUNT is 0: every client will have the proxy's address and share "
+            "one rate-limit budget; set it to the number of proxies"
+        )
     if settings["SEED_DEMO_USERS"]:
         warnings.append("SEED_DEMO_USERS is on: new tables get the published demo accounts")
     if settings["BCRYPT_ROUNDS"] < 10:
@@ -230,3 +244,10 @@ def startup_problems(
             "storage (e.g. redis://...)"
         )
     return errors, warnings
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

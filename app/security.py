@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from apiflask import APIFlask
 from flask import Response, current_app, g, request
 from flask_cors import CORS
 from flask_limiter import RateLimitExceeded
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.controllers.access import declared_access
 from app.errors import UnsupportedMediaType, problem
@@ -29,6 +31,12 @@ def registration_budget(view: View) -> View:
 
 def init_app(app: APIFlask) -> None:
     """Install the request hooks, CORS and the rate limits (after the routes exist)."""
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    if proxies:
+        # Each trusted proxy appends the address it received from; the client's real one
+        # is the right-most that no trusted proxy wrote. Anything left of it is the client's
+        # own say, which a forger controls.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     _init_hooks(app)
     origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
     CORS(
@@ -109,6 +117,24 @@ def _init_rate_limits(app: APIFlask) -> None:
             f"Too many requests from this address ({error.description}); try again later.",
             headers={"Retry-After": str(retry_after)},
         )
+
+
+def client_address() -> str:
+    """The address the per-address budgets count: the client's own, or its /64 for IPv6.
+
+    An IPv6 client usually holds a whole /64 and can pick any address in it: keyed one by
+    one, each would be a new budget.
+    """
+    address = request.remote_addr or ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def spends_login_budget() -> bool:

@@ -186,13 +186,38 @@ def test_startup_needs_a_region_even_with_an_endpoint():
 
 def test_startup_warns_about_per_worker_rate_limit_storage():
     settings = settings_of(ENVIRONMENTS["production"])
-    settings["AWS_REGION"] = "eu-west-1"
+    settings.update(AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1)
 
     problems, warnings = startup_problems(settings, workers=5, default_region=None)
 
     assert problems == []
     assert len(warnings) == 1
     assert "each worker counts on its own" in warnings[0]
+    assert startup_problems(settings, workers=1, default_region=None) == ([], [])
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_startup_warns_when_a_proxy_must_be_in_front_but_none_is_trusted(host):
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings.update(AWS_REGION="eu-west-1", HOST=host)
+
+    problems, warnings = startup_problems(settings, workers=1, default_region=None)
+
+    assert problems == []
+    assert warnings == [
+        f"HOST={host} is a loopback address, so a proxy must be in front, but "
+        "TRUSTED_PROXY_COUNT is 0: every client will have the proxy's address and share "
+        "one rate-limit budget; set it to the number of proxies"
+    ]
+    settings["TRUSTED_PROXY_COUNT"] = 1
+    assert startup_problems(settings, workers=1, default_region=None) == ([], [])
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "::", "app.internal"])  # noqa: S104
+def test_startup_trusts_no_proxy_quietly_on_a_reachable_host(host):
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings.update(AWS_REGION="eu-west-1", HOST=host)
+
     assert startup_problems(settings, workers=1, default_region=None) == ([], [])
 
 

@@ -358,6 +358,76 @@ def test_each_client_address_has_its_own_budget(limited):
     assert_rate_limited(login_by_session(limited, **first))
 
 
+# -- The client's address behind proxies -----------------------------------------------------
+
+PROXY = {"REMOTE_ADDR": "10.0.0.1"}
+
+
+def via_proxy(forwarded_for):
+    """Request options for a request that reached the app through the load balancer."""
+    return {"environ_base": PROXY, "headers": {"X-Forwarded-For": forwarded_for}}
+
+
+@pytest.fixture
+def behind_proxy(aws, settings):
+    """A client of an app behind one trusted proxy, with 3 logins a minute per address."""
+    return build_client(settings, RATELIMIT_LOGIN="3 per minute", TRUSTED_PROXY_COUNT=1)
+
+
+def test_clients_behind_a_trusted_proxy_have_their_own_budgets(behind_proxy):
+    for _ in range(3):
+        assert login_by_session(behind_proxy, **via_proxy("203.0.113.1")).status_code == 201
+    assert_rate_limited(login_by_session(behind_proxy, **via_proxy("203.0.113.1")))
+
+    assert login_by_session(behind_proxy, **via_proxy("203.0.113.2")).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "forged",
+    ["198.51.100.7, 203.0.113.1", "203.0.113.9, 198.51.100.7, 203.0.113.1", "unknown, 203.0.113.1"],
+)
+def test_a_forged_forwarded_for_entry_gets_no_new_budget(behind_proxy, forged):
+    for _ in range(3):
+        login_by_session(behind_proxy, **via_proxy("203.0.113.1"))
+
+    # The proxy appends the address it saw; what the client wrote before it counts for nothing.
+    assert_rate_limited(login_by_session(behind_proxy, **via_proxy(forged)))
+
+
+def test_forwarded_for_is_ignored_when_no_proxy_is_trusted(limited):
+    for i in range(3):
+        login_by_session(limited, **via_proxy(f"203.0.113.{i}"))
+
+    assert_rate_limited(login_by_session(limited, **via_proxy("203.0.113.200")))
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", True),
+        ("2001:db8:1:2::1", "2001:db8:1:3::1", False),
+        ("::ffff:203.0.113.1", "203.0.113.1", True),
+        ("203.0.113.1", "203.0.113.2", False),
+    ],
+)
+def test_ipv6_clients_are_counted_by_their_64(limited, first, second, shared):
+    for _ in range(3):
+        login_by_session(limited, environ_base={"REMOTE_ADDR": first})
+
+    response = login_by_session(limited, environ_base={"REMOTE_ADDR": second})
+
+    if shared:
+        assert_rate_limited(response)
+    else:
+        assert response.status_code == 201
+
+
+@pytest.mark.parametrize("raw", ["-1", "one"])
+def test_trusted_proxy_count_must_be_a_count(raw):
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_COUNT"):
+        config_from_env({"TRUSTED_PROXY_COUNT": raw})
+
+
 def test_each_app_counts_on_its_own_storage_by_default(aws, settings):
     one = build_client(settings, RATELIMIT_LOGIN="3 per minute")
     for _ in range(3):

@@ -321,6 +321,7 @@ def test_load_settings_warns_with_gunicorns_worker_count(monkeypatch, root_loggi
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
 
     # load_settings gives the root logger a handler of its own: listen on the logger itself.
     logger = logging.getLogger("app.serve")
