@@ -11,7 +11,7 @@ from flask_limiter import Limiter
 from app import errors, logs, openapi, security
 from app.config import Config, config_from_env, settings_of, validate
 from app.controllers import docs, health, pages, sessions, users
-from app.helpers import tables
+from app.helpers import rate_limits, tables
 from app.helpers.dynamo import DynamoInterface
 from app.helpers.health import Readiness
 from app.helpers.passwords import PasswordHasher
@@ -46,6 +46,9 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     store = DynamoInterface.from_config(app.config)
     for spec in tables.SPECS:
         store.register_table(spec)
+    # The DynamoDB storage counts in this app's own tables; others take no options.
+    dynamodb = app.config["RATELIMIT_STORAGE_URI"].startswith(f"{rate_limits.SCHEME}://")
+    storage_options: dict[str, Any] = {"store": store} if dynamodb else {}
     hasher = PasswordHasher(rounds=app.config["BCRYPT_ROUNDS"])
     hasher.dummy_hash  # noqa: B018 - made now, so no login pays for it
     state = AppState(
@@ -56,7 +59,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
             store, table=tables.users.USERS, cache_seconds=app.config["HEALTH_CACHE_SECONDS"]
         ),
         # One limiter per app, so that each app (and each test) counts on its own.
-        limiter=Limiter(security.client_address),
+        limiter=Limiter(security.client_address, storage_options=storage_options),
     )
     state.install(app)
     if app.config["SEED_DEMO_USERS"]:

@@ -59,9 +59,10 @@ class Config:
     # The original `GET /api/user?username=&password=`; production refuses it (400).
     ALLOW_QUERY_CREDENTIALS = True
 
-    # Per client address, on the login and registration routes (Flask-Limiter).
+    # Per client address, on the login and registration routes (Flask-Limiter), counted in
+    # DynamoDB so that every worker and instance spends one budget.
     RATELIMIT_ENABLED = True
-    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STORAGE_URI = "dynamodb://"
     RATELIMIT_LOGIN = "20 per minute"
     RATELIMIT_REGISTER = "10 per minute"
 
@@ -88,6 +89,9 @@ class TestingConfig(Config):
     # Tests make many logins from one address; the limiter's own tests set tight limits.
     RATELIMIT_LOGIN = "1000 per minute"
     RATELIMIT_REGISTER = "1000 per minute"
+    # Counted in memory: each test's app on its own, with no DynamoDB call (the tests of the
+    # DynamoDB storage choose it).
+    RATELIMIT_STORAGE_URI = "memory://"
 
 
 class ProductionConfig(Config):
@@ -195,9 +199,10 @@ def validate(settings: Mapping[str, Any]) -> None:
         except ValueError:
             problems.append(f"{name} must be a rate limit such as '20 per minute'")
     scheme = settings["RATELIMIT_STORAGE_URI"].partition("://")[0]
-    if scheme not in limits.storage.SCHEMES:
+    # dynamodb:// is the app's own (app/helpers/rate_limits.py), registered when it is built.
+    if scheme not in {*limits.storage.SCHEMES, "dynamodb"}:
         problems.append(
-            f"RATELIMIT_STORAGE_URI must be a storage the limits library knows "
+            f"RATELIMIT_STORAGE_URI must be dynamodb:// or a storage the limits library knows "
             f"(memory://, redis://host:6379, ...), not {scheme!r}"
         )
     if problems:
@@ -241,7 +246,7 @@ def startup_problems(
         warnings.append(
             f"RATELIMIT_STORAGE_URI is in memory with {workers} workers: each worker counts on "
             "its own, so the per-address limits are that many times looser; use a shared "
-            "storage (e.g. redis://...)"
+            "storage (dynamodb://, the default, or redis://...)"
         )
     return errors, warnings
 

@@ -187,6 +187,8 @@ def test_startup_needs_a_region_even_with_an_endpoint():
 def test_startup_warns_about_per_worker_rate_limit_storage():
     settings = settings_of(ENVIRONMENTS["production"])
     settings.update(AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1)
+    assert startup_problems(settings, workers=5, default_region=None) == ([], [])  # DynamoDB
+    settings["RATELIMIT_STORAGE_URI"] = "memory://"
 
     problems, warnings = startup_problems(settings, workers=5, default_region=None)
 
