@@ -14,6 +14,7 @@ from app.controllers import docs, health, pages, sessions, users
 from app.helpers import rate_limits, tables
 from app.helpers.dynamo import DynamoInterface
 from app.helpers.health import Readiness
+from app.helpers.lockout import LockoutPolicy
 from app.helpers.passwords import PasswordHasher
 from app.helpers.sessions import SessionPolicy
 from app.helpers.state import AppState
@@ -55,6 +56,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         store=store,
         passwords=hasher,
         session_policy=SessionPolicy.from_config(app.config),
+        lockout=LockoutPolicy.from_config(app.config),
         readiness=Readiness(
             store, table=tables.users.USERS, cache_seconds=app.config["HEALTH_CACHE_SECONDS"]
         ),

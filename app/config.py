@@ -59,6 +59,13 @@ class Config:
     # The original `GET /api/user?username=&password=`; production refuses it (400).
     ALLOW_QUERY_CREDENTIALS = True
 
+    # Per account, whatever the address (Cognito's rule): from the LOCKOUT_THRESHOLD-th
+    # consecutive failed login the account waits, from 1 s doubling up to LOCKOUT_MAX_WAIT
+    # seconds; LOCKOUT_RESET_AFTER quiet seconds after a lock has ended, the count restarts.
+    LOCKOUT_THRESHOLD = 5
+    LOCKOUT_MAX_WAIT = 15 * 60
+    LOCKOUT_RESET_AFTER = 15 * 60
+
     # Per client address, on the login and registration routes (Flask-Limiter), counted in
     # DynamoDB so that every worker and instance spends one budget.
     RATELIMIT_ENABLED = True
@@ -182,6 +189,11 @@ def validate(settings: Mapping[str, Any]) -> None:
     for name in ("DYNAMODB_CONNECT_TIMEOUT", "DYNAMODB_READ_TIMEOUT"):
         if not 0 < settings[name] < math.inf:  # also refuses NaN
             problems.append(f"{name} must be a positive finite number of seconds")
+    for name in ("LOCKOUT_THRESHOLD", "LOCKOUT_MAX_WAIT"):
+        if settings[name] < 1:
+            problems.append(f"{name} must be at least 1")
+    if settings["LOCKOUT_RESET_AFTER"] < 0:
+        problems.append("LOCKOUT_RESET_AFTER must be 0 or more seconds")
     if settings["TRUSTED_PROXY_COUNT"] < 0:
         problems.append("TRUSTED_PROXY_COUNT must be 0 or more")
     for name in ("SESSION_TTL", "SESSION_IDLE_TIMEOUT", "SESSION_REFRESH_INTERVAL"):

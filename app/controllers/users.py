@@ -5,7 +5,7 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 from flask import current_app, url_for
 
-from app.controllers.access import ANONYMOUS, OPTIONAL, REQUIRED, Caller, access
+from app.controllers.access import ADMIN, ANONYMOUS, OPTIONAL, REQUIRED, Caller, access
 from app.errors import BadRequest, Unauthorized, ValidationFailed
 from app.helpers import users
 from app.helpers.credentials import check_password
@@ -90,6 +90,15 @@ def update_user(username: str, changes: UserUpdate, caller: Caller) -> UserSelf:
 def delete_user(username: str, caller: Caller) -> tuple:
     """Delete a user, release their email and end their sessions (themself or an admin)."""
     users.delete_user(current_state(), actor=caller.user, username=username)
+    return "", 204
+
+
+@bp.delete("/users/<username>/lockout")
+@bp.doc(responses={204: "Unlocked", **responses(404)})
+@access(ADMIN)
+def unlock(username: str, caller: Caller) -> tuple:
+    """Forget a user's failed logins: a locked account can log in again at once (an admin)."""
+    users.unlock_user(current_state(), actor=caller.user, username=username)
     return "", 204
 
 

@@ -1,8 +1,9 @@
 """Checking a password: the one function every password check in the app goes through.
 
 It spends one bcrypt check whatever happens (a dummy one for a name that cannot or does
-not exist), counts failures under the per-account lockout, and re-hashes a hash weaker
-than the configured cost. In a request, only a route that spends the per-address login
+not exist), counts the attempt under the per-account lockout before the check (so that
+simultaneous guesses cannot all get past the threshold), and re-hashes a hash weaker than
+the configured cost. In a request, only a route that spends the per-address login
 budget may call it (see app/controllers/access.py): a route that checked passwords outside
 the budget would be a way around it, so that is a bug, and it fails loudly.
 """
@@ -38,14 +39,12 @@ def check_password(state: AppState, *, username: str, password: str) -> UserItem
         hasher.check_nothing(password)
         raise Unauthorized()
     user, record = tables.login_failures.get_with_user(state.store, key)
-    failures = lockout.check(record, now=state.now())
+    lockout.reserve(state, username=key, record=record)  # counted as a failure until it is not
     if user is None:
         hasher.check_nothing(password)
     if user is None or not hasher.check(password, user.password_hash):
-        lockout.record_failure(state, username=key)
         raise Unauthorized()
-    if failures:
-        lockout.reset(state, username=key)
+    lockout.reset(state, username=key)
     if hasher.needs_rehash(user.password_hash):
         # Only over the hash just checked: a password changed meanwhile stays as it is.
         new_hash = hasher.hash(password)

@@ -9,7 +9,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from app.helpers import tables
+from app.helpers import lockout, tables
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
 from app.helpers.passwords import policy_problem
@@ -181,6 +181,14 @@ def delete_user(state: AppState, *, actor: UserItem, username: str) -> None:
         raise Conflict(_RACE) from exc
     # Sessions already fail (their user is gone); this only tidies the table.
     tables.sessions.delete_of_user(state.store, target)
+
+
+def unlock_user(state: AppState, *, actor: UserItem, username: str) -> None:
+    """Forget a user's failed logins, ending any lock at once; an admin only."""
+    if not actor.is_admin:
+        raise Forbidden("Only an admin can unlock an account.")
+    user = get_user(state, username=username)
+    lockout.reset(state, username=user.username)
 
 
 def new_session_key() -> str:
