@@ -48,7 +48,9 @@ class Config:
     # /api/health/ready asks DynamoDB at most this often.
     HEALTH_CACHE_SECONDS = 5.0
 
-    SEED_DEMO_USERS = True
+    # The tutorial's published demo accounts (johndoe, an admin, and janedoe): seeded only
+    # into a DynamoDB that `make run` or `make serve` started itself, unless set to true.
+    SEED_DEMO_USERS = False
     BCRYPT_ROUNDS = 12
     MAX_CONTENT_LENGTH = 16 * 1024
 
@@ -91,6 +93,7 @@ class TestingConfig(Config):
 
     APP_ENV = "testing"
     TESTING = True
+    SEED_DEMO_USERS = True  # moto's mock, which the tests start themselves
     TABLE_PREFIX = "test_"
     BCRYPT_ROUNDS = 4
     # Tests make many logins from one address; the limiter's own tests set tight limits.
@@ -106,7 +109,6 @@ class ProductionConfig(Config):
 
     APP_ENV = "production"
     AWS_REGION: str | None = None
-    SEED_DEMO_USERS = False
     ALLOW_QUERY_CREDENTIALS = False
 
 
@@ -120,6 +122,8 @@ ENVIRONMENTS: dict[str, type[Config]] = {
 _EMPTY_MEANS_UNSET = {"AWS_REGION", "AWS_ENDPOINT_URL_DYNAMODB"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
+# app/helpers/users.py seeds these; named here for the start-up messages.
+DEMO_USERNAMES = "johndoe and janedoe"
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -250,7 +254,10 @@ def startup_problems(
             "one rate-limit budget; set it to the number of proxies"
         )
     if settings["SEED_DEMO_USERS"]:
-        warnings.append("SEED_DEMO_USERS is on: new tables get the published demo accounts")
+        errors.append(
+            "SEED_DEMO_USERS is on: production would create the published demo accounts "
+            f"({DEMO_USERNAMES}, an admin with a published password)"
+        )
     if settings["BCRYPT_ROUNDS"] < 10:
         warnings.append(f"BCRYPT_ROUNDS={settings['BCRYPT_ROUNDS']} is below OWASP's minimum of 10")
     limiting = settings["RATELIMIT_ENABLED"]
@@ -268,3 +275,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def demo_users_warning(settings: Mapping[str, Any]) -> str | None:
+    """A warning when the demo accounts are seeded on a server other machines can reach."""
+    if not settings["SEED_DEMO_USERS"] or _is_loopback(settings["HOST"]):
+        return None
+    return (
+        f"HOST={settings['HOST']} can be reached from other machines, and the published demo "
+        f"accounts {DEMO_USERNAMES} are seeded (johndoe is an admin): anyone who can reach "
+        "it can sign in as them; set SEED_DEMO_USERS=false or listen on 127.0.0.1"
+    )
