@@ -33,13 +33,14 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         settings = dict(config)
     validate(settings)
 
+    docs_enabled = settings["DOCS_ENABLED"]
     app = APIFlask(
         __name__,
         title="Users API",
         version=__version__,
         spec_path="/api/openapi.json",
-        docs_path="/api/docs",
-        docs_oauth2_redirect_path="/api/docs/oauth2-redirect",
+        docs_path="/api/docs" if docs_enabled else None,
+        docs_oauth2_redirect_path="/api/docs/oauth2-redirect" if docs_enabled else None,
     )
     app.config.update(settings)
     app.json.sort_keys = False
@@ -70,7 +71,8 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     logs.init_app(app, store)
     errors.init_app(app)
     openapi.init_app(app)
-    docs.init_app(app)
+    if docs_enabled:
+        docs.init_app(app)
     app.register_blueprint(users.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(health.bp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,8 +81,14 @@ class Config:
     # the socket's peer is the client.
     TRUSTED_PROXY_COUNT = 0
 
-    # Browser front ends allowed to call the API (comma-separated; no wildcard).
+    # Browser front ends allowed to call the API: comma-separated origins, each exactly
+    # scheme://host[:port] (no wildcard, no pattern). Production allows none by default.
     CORS_ORIGINS = "http://localhost:4200"
+    # Strict-Transport-Security's max-age, sent on every response when above 0: only once
+    # the service is reached over HTTPS alone (browsers then refuse plain HTTP for it).
+    HSTS_SECONDS = 0
+    # Swagger UI at /api/docs (the OpenAPI document at /api/openapi.json stays).
+    DOCS_ENABLED = True
 
 
 class DevelopmentConfig(Config):
@@ -110,6 +117,7 @@ class ProductionConfig(Config):
     APP_ENV = "production"
     AWS_REGION: str | None = None
     ALLOW_QUERY_CREDENTIALS = False
+    CORS_ORIGINS = ""
 
 
 ENVIRONMENTS: dict[str, type[Config]] = {
@@ -120,11 +128,22 @@ ENVIRONMENTS: dict[str, type[Config]] = {
 
 # An empty value means "not set" here (what docker compose's ${VAR} gives for an unset VAR).
 _EMPTY_MEANS_UNSET = {"AWS_REGION", "AWS_ENDPOINT_URL_DYNAMODB"}
+# scheme://host[:port]: a DNS name or an IP address (IPv6 in brackets), nothing more.
+_ORIGIN = re.compile(
+    r"https?://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?",
+    re.IGNORECASE,
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
 # app/helpers/users.py seeds these; named here for the start-up messages.
 DEMO_USERNAMES = "johndoe and janedoe"
 _FALSE = {"0", "false", "no", "off"}
+
+
+def cors_origins(raw: str) -> list[str]:
+    """The origins of a CORS_ORIGINS value."""
+    return [origin.strip() for origin in raw.split(",") if origin.strip()]
 
 
 def settings_of(config_class: type[Config]) -> dict[str, Any]:
@@ -207,6 +226,18 @@ def validate(settings: Mapping[str, Any]) -> None:
         problems.append("LOG_FORMAT must be text or json")
     if "*" in settings["CORS_ORIGINS"]:
         problems.append("CORS_ORIGINS must list origins; a wildcard is not allowed")
+    else:
+        # flask-cors reads an origin with pattern characters as a regular expression that
+        # is anchored only at its start: "https://app.example.com" would then also let in
+        # "https://app.example.com.evil.test". Only plain origins are accepted.
+        odd = [o for o in cors_origins(settings["CORS_ORIGINS"]) if not _ORIGIN.fullmatch(o)]
+        if odd:
+            problems.append(
+                f"CORS_ORIGINS must be origins such as https://app.example.com:8443 "
+                f"(scheme, host, optional port, nothing else), not {', '.join(map(repr, odd))}"
+            )
+    if settings["HSTS_SECONDS"] < 0:
+        problems.append("HSTS_SECONDS must be 0 (off) or more")
     if settings["LOG_LEVEL"] not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER"):

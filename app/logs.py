@@ -20,6 +20,8 @@ access_log = logging.getLogger("app.access")
 # At DEBUG these libraries log whole request bodies, password hashes included.
 _CHATTY = ("botocore", "boto3", "urllib3", "s3transfer")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 # The access line's own fields, which the JSON format writes as keys of their own.
 ACCESS_FIELDS = (
@@ -93,7 +95,7 @@ def init_app(app: APIFlask, store: DynamoInterface) -> None:
         fields = {
             # The path only, never the query string: it may carry a password.
             "method": request.method,
-            "path": request.path,
+            "path": printable(request.path),
             "status": response.status_code,
             "duration_ms": round(duration_ms, 1),
             "user": g.get("username"),
@@ -107,6 +109,14 @@ def init_app(app: APIFlask, store: DynamoInterface) -> None:
             extra=fields,
         )
         return response
+
+
+def printable(text: str) -> str:
+    r"""`text` with each control or line-breaking character escaped (`\r` for a CR).
+
+    What a client sent (a path with `%0d%0a`) can then never start a forged log line.
+    """
+    return _UNPRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)
 
 
 def _call_started(**_: Any) -> None:

@@ -42,8 +42,10 @@ def _lower_username(value: Any) -> Any:
 def _clean_name(value: Any) -> Any:
     value = _no_surrogates(value)
     if isinstance(value, str):
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            raise ValueError("must not contain control characters")
+        # Cc: control characters; Cf: format characters, among them the bidirectional
+        # overrides that make a name display as something else.
+        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+            raise ValueError("must not contain control or formatting characters")
         value = value.strip()
     return value
 

@@ -14,6 +14,7 @@ from flask_cors import CORS
 from flask_limiter import RateLimitExceeded
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.config import cors_origins
 from app.controllers.access import declared_access
 from app.errors import UnsupportedMediaType, problem
 from app.helpers.credentials import BUDGET_SPENT
@@ -38,7 +39,7 @@ def init_app(app: APIFlask) -> None:
         # own say, which a forger controls.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     _init_hooks(app)
-    origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
+    origins = cors_origins(app.config["CORS_ORIGINS"])
     CORS(
         app,
         resources={r"/api/*": {"origins": origins}},
@@ -52,6 +53,8 @@ def init_app(app: APIFlask) -> None:
 
 
 def _init_hooks(app: APIFlask) -> None:
+    hsts = app.config["HSTS_SECONDS"]
+
     @app.before_request
     def check_body() -> None:
         if request.method in ("POST", "PUT", "PATCH"):
@@ -61,6 +64,8 @@ def _init_hooks(app: APIFlask) -> None:
     @app.after_request
     def secure_headers(response: Response) -> Response:
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if hsts:
+            response.headers["Strict-Transport-Security"] = f"max-age={hsts}"
         if response.status_code == 204:
             response.headers.pop("Content-Type", None)
         if request.path.startswith("/api/"):

@@ -247,6 +247,8 @@ INVALID_REGISTRATIONS = [
     ("first_name", "   "),
     ("first_name", "n" * 101),
     ("first_name", "bell\x07"),
+    ("first_name", "evil\u202etxt.exe"),
+    ("last_name", "soft\u00adhyphen"),
     ("last_name", ["list"]),
     ("account_type", "root"),
 ]

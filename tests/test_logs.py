@@ -127,6 +127,33 @@ def test_text_format_is_one_readable_line(client, capsys):
     assert "user=- dynamodb=" in text
 
 
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/api/users/x%0d%0a2026-12-02 INFO app.access [-]: GET /api/admin 200", "x\\r\\n2026"),
+        ("/api/users/x%0aforged", "x\\nforged"),
+        ("/api/users/x%e2%80%a8forged", "x\\u2028forged"),
+        ("/api/users/x%1b[31mred", "x\\x1b[31mred"),
+    ],
+)
+def test_a_path_cannot_forge_a_line_of_the_text_log(client, capsys, path, logged):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("INFO", "text")
+        response = client.get(path)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+
+    lines = capsys.readouterr().err.splitlines()
+    assert response.status_code == 404
+    assert len([line for line in lines if " app.access " in line]) == 1
+    access = next(line for line in lines if " app.access " in line)
+    assert f"GET /api/users/{logged}" in access
+    assert all(line.startswith("20") for line in lines)  # every line is a record of its own
+
+
 def test_json_format_is_one_object_per_line(client, capsys):
     root = logging.getLogger()
     saved = root.handlers[:], root.level

@@ -49,6 +49,9 @@ def test_text_fields_are_cleaned(field, given, stored):
     ("field", "given"),
     [
         ("first_name", "Al\x07ice"),  # a control character
+        ("first_name", "Alice\u202egnp.exe"),  # a right-to-left override (category Cf)
+        ("last_name", "Lid\u200bdell"),  # a zero-width space (Cf)
+        ("last_name", "Liddell\u2066"),  # a left-to-right isolate (Cf)
         ("first_name", "   "),  # nothing but spaces
         ("first_name", "x" * 101),
         ("password", "short"),

@@ -596,3 +596,76 @@ def test_cors_headers_only_answer_a_browser_origin(client):
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
     assert "Access-Control-Expose-Headers" not in response.headers
+
+
+# -- HSTS -----------------------------------------------------------------------------------
+
+
+def test_hsts_is_not_sent_by_default(client):
+    assert "Strict-Transport-Security" not in client.get("/api/users").headers
+
+
+@pytest.mark.parametrize("path", ["/api/users", "/", "/api/health/live", "/api/nothing-here"])
+def test_hsts_is_sent_on_every_response_when_set(aws, settings, path):
+    client = build_client(settings, HSTS_SECONDS=31536000)
+
+    assert client.get(path).headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_hsts_seconds_cannot_be_negative():
+    with pytest.raises(ConfigError, match="HSTS_SECONDS must be 0"):
+        config_from_env({"HSTS_SECONDS": "-1"})
+
+
+# -- CORS origins are origins, never patterns -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "https://app.example.com$",
+        "https://app.example.com/",
+        "https://.+.example.com",
+        "http://localhost:4200, https://(app|admin).example.com",
+        "app.example.com",
+        "null",
+        "https://app.example.com/path",
+        "ftp://app.example.com",
+    ],
+)
+def test_cors_origins_that_are_not_plain_origins_stop_start_up(origins):
+    with pytest.raises(ConfigError, match="CORS_ORIGINS must be origins such as"):
+        config_from_env({"CORS_ORIGINS": origins})
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "https://app.example.com",
+        "http://localhost:4200, https://App.Example.com:8443",
+        "http://[::1]:4200",
+        "",
+    ],
+)
+def test_plain_origins_are_accepted(origins):
+    assert config_from_env({"CORS_ORIGINS": origins})["CORS_ORIGINS"] == origins
+
+
+def test_an_origin_that_only_starts_like_a_listed_one_is_refused(aws, settings):
+    client = build_client(settings, CORS_ORIGINS="https://app.example.com")
+
+    for origin in ("https://app.example.com.evil.test", "https://app.example.comevil.test"):
+        response = client.get("/api/users", headers={"Origin": origin})
+        assert "Access-Control-Allow-Origin" not in response.headers
+    listed = client.get("/api/users", headers={"Origin": "https://app.example.com"})
+    assert listed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+
+
+def test_production_allows_no_origin_by_default(aws):
+    settings = config_from_env({"APP_ENV": "production", "AWS_REGION": "eu-west-1"})
+    assert settings["CORS_ORIGINS"] == ""
+    client = create_app(settings).test_client()
+
+    response = client.get("/api/health/live", headers={"Origin": FRONT_END})
+
+    assert "Access-Control-Allow-Origin" not in response.headers
