@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.helpers.dynamo import TableSpec
 from app.helpers.tables import login_failures, rate_limits, sessions, users
-from app.helpers.tables.conditional import Changed, Claimed
+from app.helpers.tables.conditional import Changed, Claimed, LastAdmin
 
 SPECS: tuple[TableSpec, ...] = (
     *users.SPECS,
@@ -18,4 +18,13 @@ SPECS: tuple[TableSpec, ...] = (
     rate_limits.SPEC,
 )
 
-__all__ = ["SPECS", "Changed", "Claimed", "login_failures", "rate_limits", "sessions", "users"]
+__all__ = [
+    "SPECS",
+    "Changed",
+    "Claimed",
+    "LastAdmin",
+    "login_failures",
+    "rate_limits",
+    "sessions",
+    "users",
+]
