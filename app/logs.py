@@ -14,14 +14,13 @@ from flask import Response, g, has_request_context, request
 
 from app.helpers.clock import iso
 from app.helpers.dynamo import DynamoInterface
+from app.models import printable
 
 access_log = logging.getLogger("app.access")
 
 # At DEBUG these libraries log whole request bodies, password hashes included.
 _CHATTY = ("botocore", "boto3", "urllib3", "s3transfer")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 # The access line's own fields, which the JSON format writes as keys of their own.
 ACCESS_FIELDS = (
@@ -109,14 +108,6 @@ def init_app(app: APIFlask, store: DynamoInterface) -> None:
             extra=fields,
         )
         return response
-
-
-def printable(text: str) -> str:
-    r"""`text` with each control or line-breaking character escaped (`\r` for a CR).
-
-    What a client sent (a path with `%0d%0a`) can then never start a forged log line.
-    """
-    return _UNPRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)
 
 
 def _call_started(**_: Any) -> None:

@@ -103,3 +103,20 @@ def test_a_stored_user_shows_no_hash_in_any_view():
         assert "$2b$" not in view.model_dump_json()
     assert isinstance(user.self_view(), UserSelf)
     assert "$2b$" not in repr(user)
+
+
+def test_the_documented_name_pattern_refuses_every_control_and_format_character():
+    import re
+    import sys
+    import unicodedata
+
+    from app.models import _NAME_PATTERN
+
+    pattern = re.compile(_NAME_PATTERN)
+    refused = [
+        chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Cc", "Cf")
+    ]
+
+    assert refused  # Unicode has them
+    assert not [ch for ch in refused if pattern.fullmatch(f"a{ch}b")]
+    assert pattern.fullmatch("Zoë d'Arc")
