@@ -69,12 +69,18 @@ class Config:
     LOCKOUT_MAX_WAIT = 15 * 60
     LOCKOUT_RESET_AFTER = 15 * 60
 
+    # Who may read the user directory (GET /api/users) and other users' profiles: anyone
+    # ("public", the original tutorial's anonymous list), "signed_in" users, or "admins".
+    DIRECTORY = "public"
+
     # Per client address, on the login and registration routes (Flask-Limiter), counted in
     # DynamoDB so that every worker and instance spends one budget.
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "dynamodb://"
     RATELIMIT_LOGIN = "20 per minute"
     RATELIMIT_REGISTER = "10 per minute"
+    # Per client address, on anonymous reads of the directory (where DIRECTORY allows them).
+    RATELIMIT_DIRECTORY = "60 per minute"
 
     # Proxies in front of the app (load balancers) whose X-Forwarded-For entries are
     # trusted: the client's address is the right-most entry they did not write. 0: none,
@@ -106,6 +112,7 @@ class TestingConfig(Config):
     # Tests make many logins from one address; the limiter's own tests set tight limits.
     RATELIMIT_LOGIN = "1000 per minute"
     RATELIMIT_REGISTER = "1000 per minute"
+    RATELIMIT_DIRECTORY = "1000 per minute"
     # Counted in memory: each test's app on its own, with no DynamoDB call (the tests of the
     # DynamoDB storage choose it).
     RATELIMIT_STORAGE_URI = "memory://"
@@ -118,6 +125,7 @@ class ProductionConfig(Config):
     AWS_REGION: str | None = None
     ALLOW_QUERY_CREDENTIALS = False
     CORS_ORIGINS = ""
+    DIRECTORY = "signed_in"
 
 
 ENVIRONMENTS: dict[str, type[Config]] = {
@@ -134,6 +142,7 @@ _ORIGIN = re.compile(
     r"|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?",
     re.IGNORECASE,
 )
+DIRECTORY_READERS = ("public", "signed_in", "admins")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
 # app/helpers/users.py seeds these; named here for the start-up messages.
@@ -240,7 +249,9 @@ def validate(settings: Mapping[str, Any]) -> None:
         problems.append("HSTS_SECONDS must be 0 (off) or more")
     if settings["LOG_LEVEL"] not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER"):
+    if settings["DIRECTORY"] not in DIRECTORY_READERS:
+        problems.append(f"DIRECTORY must be one of {', '.join(DIRECTORY_READERS)}")
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER", "RATELIMIT_DIRECTORY"):
         try:
             parse_many(settings[name])
         except ValueError:

@@ -30,6 +30,12 @@ def registration_budget(view: View) -> View:
     return view
 
 
+def directory_budget(view: View) -> View:
+    """Put a route's anonymous requests under the per-address directory budget."""
+    view.directory_budget = True  # type: ignore[attr-defined]
+    return view
+
+
 def init_app(app: APIFlask) -> None:
     """Install the request hooks, CORS and the rate limits (after the routes exist)."""
     proxies = app.config["TRUSTED_PROXY_COUNT"]
@@ -103,12 +109,20 @@ def _init_rate_limits(app: APIFlask) -> None:
         exempt_when=lambda: not spends_login_budget(),
     )
     register = limiter.limit(app.config["RATELIMIT_REGISTER"])
+    # Reading the directory without credentials: a scraper's way in, so it has a budget.
+    directory = limiter.shared_limit(
+        app.config["RATELIMIT_DIRECTORY"],
+        scope="directory",
+        exempt_when=lambda: request.authorization is not None,
+    )
     for endpoint, view in list(app.view_functions.items()):
         declared = declared_access(view)
         if declared is not None and declared.checks_password:
             view = login(view)
         if getattr(view, "registration_budget", False):
             view = register(view)
+        if getattr(view, "directory_budget", False):
+            view = directory(view)
         app.view_functions[endpoint] = view
 
     @app.errorhandler(RateLimitExceeded)

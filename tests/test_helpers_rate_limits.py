@@ -206,7 +206,8 @@ def test_the_429_says_when_the_window_ends(aws, settings):
         (("POST", "/api/sessions", {"json": JOHN_LOGIN}), ["UpdateItem"]),
         (("GET", "/api/user", {"headers": JANE}), ["UpdateItem"]),
         (("POST", "/api/users", {"json": new_user()}), ["UpdateItem"]),
-        (("GET", "/api/users", {}), []),
+        (("GET", "/api/users", {}), ["UpdateItem"]),  # an anonymous read of the directory
+        (("GET", "/api/users", {"headers": JANE}), ["UpdateItem"]),  # Basic: a password check
         (("GET", "/api/health/live", {}), []),
     ],
 )

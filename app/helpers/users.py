@@ -102,6 +102,25 @@ def get_user(state: AppState, *, username: str) -> UserItem:
     return user
 
 
+def read_user(
+    state: AppState, *, username: str, actor: UserItem | None, directory: str = "public"
+) -> UserSelf | UserPublic:
+    """What `actor` may see of a user: another's profile as far as `directory` allows."""
+    if actor is None or canonical_username(username) != actor.username:
+        check_directory(directory, actor=actor)
+    return view_of(get_user(state, username=username), actor=actor)
+
+
+def check_directory(directory: str, *, actor: UserItem | None) -> None:
+    """Whether `actor` may read the directory: `Unauthorized` or `Forbidden` if not."""
+    if directory == "public":
+        return
+    if actor is None:
+        raise Unauthorized()
+    if directory == "admins" and not actor.is_admin:
+        raise Forbidden("Only admins can read other users' accounts.")
+
+
 def view_of(user: UserItem, *, actor: UserItem | None) -> UserSelf | UserPublic:
     """What `actor` may see of `user`: everything but the hash for themself or an admin."""
     if actor is not None and (actor.is_admin or actor.username == user.username):
@@ -110,9 +129,18 @@ def view_of(user: UserItem, *, actor: UserItem | None) -> UserSelf | UserPublic:
 
 
 def list_users(
-    state: AppState, *, limit: int, cursor: str | None = None
+    state: AppState,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    actor: UserItem | None = None,
+    directory: str = "public",
 ) -> tuple[list[UserPublic], str | None]:
-    """One page of users' public views (a single Scan) and the next page's cursor, if any."""
+    """One page of users' public views (a single Scan) and the next page's cursor, if any.
+
+    `directory` says who may read it (the DIRECTORY setting): anyone, signed-in users, admins.
+    """
+    check_directory(directory, actor=actor)
     after = decode_cursor(cursor) if cursor else None
     page, last = tables.users.page(state.store, limit=limit, after=after)
     return page, encode_cursor(last) if last else None
