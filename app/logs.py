@@ -29,6 +29,7 @@ ACCESS_FIELDS = (
     "status",
     "duration_ms",
     "user",
+    "client",
     "dynamodb_calls",
     "dynamodb_ms",
 )
@@ -54,6 +55,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update({k: getattr(record, k) for k in ACCESS_FIELDS if hasattr(record, k)})
+        if hasattr(record, "event"):  # a security event (app/helpers/events.py)
+            entry["event"] = record.event
+            entry.update(record.event_fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
@@ -98,13 +102,14 @@ def init_app(app: APIFlask, store: DynamoInterface) -> None:
             "status": response.status_code,
             "duration_ms": round(duration_ms, 1),
             "user": g.get("username"),
+            "client": request.remote_addr,
             "dynamodb_calls": g.get("dynamodb_calls", 0),
             "dynamodb_ms": round(g.get("dynamodb_seconds", 0.0) * 1000, 1),
         }
         access_log.info(
             "%(method)s %(path)s %(status)s %(duration_ms).1fms user=%(user)s "
-            "dynamodb=%(dynamodb_calls)s/%(dynamodb_ms).1fms",
-            {**fields, "user": fields["user"] or "-"},
+            "client=%(client)s dynamodb=%(dynamodb_calls)s/%(dynamodb_ms).1fms",
+            {**fields, "user": fields["user"] or "-", "client": fields["client"] or "-"},
             extra=fields,
         )
         return response

@@ -17,8 +17,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app.config import cors_origins
 from app.controllers.access import declared_access
 from app.errors import UnsupportedMediaType, problem
+from app.helpers import events
 from app.helpers.credentials import BUDGET_SPENT
 from app.helpers.state import state_of
+from app.models import printable
 
 EXPOSED_HEADERS = ["Location", "Link", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
 View = TypeVar("View", bound=Callable[..., Any])
@@ -131,6 +133,7 @@ def _init_rate_limits(app: APIFlask) -> None:
         # The window's own end: `reset_at` is rounded up a second past it.
         reset_at = current.window.reset_time if current else time.time() + 1
         retry_after = max(1, math.ceil(reset_at - time.time()))
+        events.warn("rate_limited", limit=str(error.description), path=printable(request.path))
         return problem(
             429,
             f"Too many requests from this address ({error.description}); try again later.",

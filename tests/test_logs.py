@@ -124,7 +124,7 @@ def test_text_format_is_one_readable_line(client, capsys):
     text = capsys.readouterr().err
     request_id = response.headers["X-Request-ID"]
     assert f"INFO app.access [{request_id}]: GET /api/users/nobody 404 " in text
-    assert "user=- dynamodb=" in text
+    assert "user=- client=127.0.0.1 dynamodb=" in text
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from flask import g, has_request_context, request
 
-from app.errors import Unauthorized
-from app.helpers import lockout, tables
+from app.errors import TooManyRequests, Unauthorized
+from app.helpers import events, lockout, tables
 from app.models import UserItem, canonical_username
 
 if TYPE_CHECKING:
@@ -37,12 +37,22 @@ def check_password(state: AppState, *, username: str, password: str) -> UserItem
     key = canonical_username(username)
     if key is None:  # cannot exist: nothing to read, but the same bcrypt time
         hasher.check_nothing(password)
+        events.warn("login_failed", username=events.typed(username), reason="malformed_username")
         raise Unauthorized()
     user, record = tables.login_failures.get_with_user(state.store, key)
-    lockout.reserve(state, username=key, record=record)  # counted as a failure until it is not
+    try:
+        failures = lockout.reserve(state, username=key, record=record)  # until it is not one
+    except TooManyRequests:
+        events.warn("login_refused", username=key, reason="locked")
+        raise
     if user is None:
         hasher.check_nothing(password)
     if user is None or not hasher.check(password, user.password_hash):
+        reason = "unknown_user" if user is None else "wrong_password"
+        events.warn("login_failed", username=key, reason=reason, failures=failures)
+        if state.lockout.wait_seconds(failures):
+            wait = state.lockout.wait_seconds(failures)
+            events.warn("account_locked", username=key, failures=failures, seconds=wait)
         raise Unauthorized()
     lockout.reset(state, username=key)
     if hasher.needs_rehash(user.password_hash):

@@ -75,8 +75,8 @@ class LockoutPolicy:
         return now + self.max_wait + self.reset_after
 
 
-def reserve(state: AppState, *, username: str, record: Item | None) -> None:
-    """Count this attempt as a failure before its password is checked.
+def reserve(state: AppState, *, username: str, record: Item | None) -> int:
+    """Count this attempt as a failure before its password is checked; the count with it.
 
     `record` is the failure record as read; `TooManyRequests` when the account is locked,
     now or by attempts that got there first.
@@ -88,7 +88,7 @@ def reserve(state: AppState, *, username: str, record: Item | None) -> None:
         try:
             if record is not None and failures == int(record["failures"]) < policy.threshold:
                 # The usual case: one more, unless others reach the threshold meanwhile.
-                login_failures.add_below(
+                return login_failures.add_below(
                     store,
                     username,
                     threshold=policy.threshold,
@@ -106,7 +106,7 @@ def reserve(state: AppState, *, username: str, record: Item | None) -> None:
                     now=now,
                     forget_at=policy.forget_at(now),
                 )
-            return
+            return failures + 1
         except Changed:
             record = login_failures.get(store, username)
     raise TooManyRequests(LOCKED, retry_after=1)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from app.errors import NotFound, Unauthorized
-from app.helpers import tables, users
+from app.helpers import events, tables, users
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
 from app.helpers.tables import Changed
@@ -182,6 +182,7 @@ def end_session(state: AppState, *, actor: UserItem, username: str, session_id: 
         live = session.user_key == user.session_key and session.expires_at > now
         if session.id == session_id and live:
             tables.sessions.delete(state.store, session.token_hash)
+            events.emit("sessions_revoked", username=target, which=session_id, by=actor.username)
             return
     raise NotFound(f"There is no session {session_id!r} of {target!r}.")
 
@@ -190,6 +191,7 @@ def revoke_all(state: AppState, *, actor: UserItem, username: str) -> None:
     """End every session of a user at once ("log out everywhere"); themself or an admin."""
     target = users.authorize(actor, username, verb="end the sessions of")
     users.renew_session_key(state, username=target)
+    events.emit("sessions_revoked", username=target, which="all", by=actor.username)
 
 
 def view(session: SessionItem, *, current: SessionItem | None) -> SessionPublic:

@@ -9,7 +9,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from app.helpers import lockout, tables
+from app.helpers import events, lockout, tables
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
 from app.helpers.passwords import policy_problem
@@ -178,6 +178,7 @@ def update_user(
             keep = current_session
     fields["updated_at"] = iso(state.now())
     user = _write_changes(state, current, fields, keep=keep)
+    _record_changes(current, user, actor=actor)
     if "session_key" in fields:
         # Other sessions already fail (their key is not the user's); this tidies the table.
         tables.sessions.delete_of_user(state.store, target, keep=keep.token_hash if keep else None)
@@ -224,8 +225,21 @@ def delete_user(state: AppState, *, actor: UserItem, username: str) -> None:
         raise Conflict(_LAST_ADMIN.format(username=current.username)) from exc
     except Changed as exc:
         raise Conflict(_RACE) from exc
+    events.emit("user_deleted", username=target, by=actor.username)
     # Sessions already fail (their user is gone); this only tidies the table.
     tables.sessions.delete_of_user(state.store, target)
+
+
+def _record_changes(before: UserItem, after: UserItem, *, actor: UserItem) -> None:
+    """One security event for each change that matters: password, email, account type."""
+    who = {"username": after.username, "by": actor.username}
+    if after.password_hash != before.password_hash:
+        events.emit("password_changed", **who)
+    if after.email != before.email:
+        events.emit("email_changed", **who)
+    if after.account_type != before.account_type:
+        was, now = before.account_type, after.account_type
+        events.emit("account_type_changed", **who, was=was, now=now)
 
 
 def unlock_user(state: AppState, *, actor: UserItem, username: str) -> None:
@@ -234,6 +248,7 @@ def unlock_user(state: AppState, *, actor: UserItem, username: str) -> None:
         raise Forbidden("Only an admin can unlock an account.")
     user = get_user(state, username=username)
     lockout.reset(state, username=user.username)
+    events.emit("account_unlocked", username=user.username, by=actor.username)
 
 
 def _start_admin_count(state: AppState) -> None:

@@ -27,10 +27,13 @@ def get(store: DynamoInterface, username: str) -> Item | None:
 
 def add_below(
     store: DynamoInterface, username: str, *, threshold: int, now: float, forget_at: float
-) -> None:
-    """Count one more failure, only while the count is below `threshold`; `Changed` if not."""
+) -> int:
+    """Count one more failure, only while the count is below `threshold`; the new count.
+
+    `Changed` when the count had reached `threshold` (or there was no record).
+    """
     try:
-        store.update(
+        item = store.update(
             FAILURES,
             users.key(username),
             update="ADD failures :one SET last_failure_at = :now, expires_at = :forget",
@@ -39,6 +42,7 @@ def add_below(
         )
     except ConditionFailed as exc:
         raise Changed() from exc
+    return int(item["failures"])
 
 
 def replace(
