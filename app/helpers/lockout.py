@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from app.errors import TooManyRequests
@@ -42,11 +42,7 @@ class LockoutPolicy:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LockoutPolicy:
         """Read the LOCKOUT_* settings."""
-        return cls(
-            threshold=config["LOCKOUT_THRESHOLD"],
-            max_wait=config["LOCKOUT_MAX_WAIT"],
-            reset_after=config["LOCKOUT_RESET_AFTER"],
-        )
+        return cls(**{f.name: config[f"LOCKOUT_{f.name.upper()}"] for f in fields(cls)})
 
     def wait_seconds(self, failures: int) -> int:
         """How long an account stays locked after `failures` consecutive failures."""
