@@ -19,6 +19,7 @@ from typing import Any
 # gunicorn reads this file before it imports the app: make the project importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from app.config import config_from_env, demo_users_warning
 from app.serving import load_settings, start_moto_server, stop_process, worker_count
 
 settings = load_settings()
@@ -51,6 +52,8 @@ def on_starting(server: Any) -> None:
     except RuntimeError:
         sys.exit("could not start the development DynamoDB (moto_server)")
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = url
+    # Our own throwaway DynamoDB: the demo accounts harm nothing there.
+    os.environ.setdefault("SEED_DEMO_USERS", "true")
     log.warning(
         "DynamoDB: a moto server on %s shared by the %d workers; its data is lost on exit. "
         "Set AWS_ENDPOINT_URL_DYNAMODB, or APP_ENV=production with AWS settings, "
@@ -58,6 +61,13 @@ def on_starting(server: Any) -> None:
         url,
         workers,
     )
+
+
+def when_ready(server: Any) -> None:
+    """Warn when the demo accounts are seeded on an address other machines can reach."""
+    warning = demo_users_warning(config_from_env())
+    if warning:
+        log.warning("configuration: %s", warning)
 
 
 def on_exit(server: Any) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from app import create_app
+from app.config import demo_users_warning
 from app.serving import load_settings, start_embedded_dynamodb
 
 BANNER = """\
@@ -36,6 +38,12 @@ def main() -> None:
         _server, dynamo = start_embedded_dynamodb()
         settings["AWS_ENDPOINT_URL_DYNAMODB"] = dynamo
         note = EMBEDDED_NOTE.format(url=dynamo)
+        # Our own throwaway DynamoDB: the demo accounts harm nothing there.
+        if "SEED_DEMO_USERS" not in os.environ:
+            settings["SEED_DEMO_USERS"] = True
+    warning = demo_users_warning(settings)
+    if warning:
+        logging.getLogger("app.serve").warning("configuration: %s", warning)
 
     app = create_app(settings)
     host, port = settings["HOST"], settings["PORT"]

@@ -7,14 +7,14 @@ from typing import Any
 
 from apiflask import APIFlask
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 
 from app import errors, logs, openapi, security
 from app.config import Config, config_from_env, settings_of, validate
 from app.controllers import docs, health, pages, sessions, users
-from app.helpers import tables
+from app.helpers import rate_limits, tables
 from app.helpers.dynamo import DynamoInterface
 from app.helpers.health import Readiness
+from app.helpers.lockout import LockoutPolicy
 from app.helpers.passwords import PasswordHasher
 from app.helpers.sessions import SessionPolicy
 from app.helpers.state import AppState
@@ -33,13 +33,14 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         settings = dict(config)
     validate(settings)
 
+    docs_enabled = settings["DOCS_ENABLED"]
     app = APIFlask(
         __name__,
         title="Users API",
         version=__version__,
         spec_path="/api/openapi.json",
-        docs_path="/api/docs",
-        docs_oauth2_redirect_path="/api/docs/oauth2-redirect",
+        docs_path="/api/docs" if docs_enabled else None,
+        docs_oauth2_redirect_path="/api/docs/oauth2-redirect" if docs_enabled else None,
     )
     app.config.update(settings)
     app.json.sort_keys = False
@@ -47,17 +48,21 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     store = DynamoInterface.from_config(app.config)
     for spec in tables.SPECS:
         store.register_table(spec)
+    # The DynamoDB storage counts in this app's own tables; others take no options.
+    dynamodb = app.config["RATELIMIT_STORAGE_URI"].startswith(f"{rate_limits.SCHEME}://")
+    storage_options: dict[str, Any] = {"store": store} if dynamodb else {}
     hasher = PasswordHasher(rounds=app.config["BCRYPT_ROUNDS"])
     hasher.dummy_hash  # noqa: B018 - made now, so no login pays for it
     state = AppState(
         store=store,
         passwords=hasher,
         session_policy=SessionPolicy.from_config(app.config),
+        lockout=LockoutPolicy.from_config(app.config),
         readiness=Readiness(
             store, table=tables.users.USERS, cache_seconds=app.config["HEALTH_CACHE_SECONDS"]
         ),
         # One limiter per app, so that each app (and each test) counts on its own.
-        limiter=Limiter(get_remote_address),
+        limiter=Limiter(security.client_address, storage_options=storage_options),
     )
     state.install(app)
     if app.config["SEED_DEMO_USERS"]:
@@ -66,7 +71,8 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     logs.init_app(app, store)
     errors.init_app(app)
     openapi.init_app(app)
-    docs.init_app(app)
+    if docs_enabled:
+        docs.init_app(app)
     app.register_blueprint(users.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(health.bp)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,7 +49,9 @@ class Config:
     # /api/health/ready asks DynamoDB at most this often.
     HEALTH_CACHE_SECONDS = 5.0
 
-    SEED_DEMO_USERS = True
+    # The tutorial's published demo accounts (johndoe, an admin, and janedoe): seeded only
+    # into a DynamoDB that `make run` or `make serve` started itself, unless set to true.
+    SEED_DEMO_USERS = False
     BCRYPT_ROUNDS = 12
     MAX_CONTENT_LENGTH = 16 * 1024
 
@@ -58,14 +62,39 @@ class Config:
     # The original `GET /api/user?username=&password=`; production refuses it (400).
     ALLOW_QUERY_CREDENTIALS = True
 
-    # Per client address, on the login and registration routes (Flask-Limiter).
+    # Per account, whatever the address (Cognito's rule): from the LOCKOUT_THRESHOLD-th
+    # consecutive failed login the account waits, from 1 s doubling up to LOCKOUT_MAX_WAIT
+    # seconds; LOCKOUT_RESET_AFTER quiet seconds after a lock has ended, the count restarts.
+    LOCKOUT_THRESHOLD = 5
+    LOCKOUT_MAX_WAIT = 15 * 60
+    LOCKOUT_RESET_AFTER = 15 * 60
+
+    # Who may read the user directory (GET /api/users) and other users' profiles: anyone
+    # ("public", the original tutorial's anonymous list), "signed_in" users, or "admins".
+    DIRECTORY = "public"
+
+    # Per client address, on the login and registration routes (Flask-Limiter), counted in
+    # DynamoDB so that every worker and instance spends one budget.
     RATELIMIT_ENABLED = True
-    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STORAGE_URI = "dynamodb://"
     RATELIMIT_LOGIN = "20 per minute"
     RATELIMIT_REGISTER = "10 per minute"
+    # Per client address, on anonymous reads of the directory (where DIRECTORY allows them).
+    RATELIMIT_DIRECTORY = "60 per minute"
 
-    # Browser front ends allowed to call the API (comma-separated; no wildcard).
+    # Proxies in front of the app (load balancers) whose X-Forwarded-For entries are
+    # trusted: the client's address is the right-most entry they did not write. 0: none,
+    # the socket's peer is the client.
+    TRUSTED_PROXY_COUNT = 0
+
+    # Browser front ends allowed to call the API: comma-separated origins, each exactly
+    # scheme://host[:port] (no wildcard, no pattern). Production allows none by default.
     CORS_ORIGINS = "http://localhost:4200"
+    # Strict-Transport-Security's max-age, sent on every response when above 0: only once
+    # the service is reached over HTTPS alone (browsers then refuse plain HTTP for it).
+    HSTS_SECONDS = 0
+    # Swagger UI at /api/docs (the OpenAPI document at /api/openapi.json stays).
+    DOCS_ENABLED = True
 
 
 class DevelopmentConfig(Config):
@@ -77,11 +106,16 @@ class TestingConfig(Config):
 
     APP_ENV = "testing"
     TESTING = True
+    SEED_DEMO_USERS = True  # moto's mock, which the tests start themselves
     TABLE_PREFIX = "test_"
     BCRYPT_ROUNDS = 4
     # Tests make many logins from one address; the limiter's own tests set tight limits.
     RATELIMIT_LOGIN = "1000 per minute"
     RATELIMIT_REGISTER = "1000 per minute"
+    RATELIMIT_DIRECTORY = "1000 per minute"
+    # Counted in memory: each test's app on its own, with no DynamoDB call (the tests of the
+    # DynamoDB storage choose it).
+    RATELIMIT_STORAGE_URI = "memory://"
 
 
 class ProductionConfig(Config):
@@ -89,8 +123,9 @@ class ProductionConfig(Config):
 
     APP_ENV = "production"
     AWS_REGION: str | None = None
-    SEED_DEMO_USERS = False
     ALLOW_QUERY_CREDENTIALS = False
+    CORS_ORIGINS = ""
+    DIRECTORY = "signed_in"
 
 
 ENVIRONMENTS: dict[str, type[Config]] = {
@@ -101,9 +136,23 @@ ENVIRONMENTS: dict[str, type[Config]] = {
 
 # An empty value means "not set" here (what docker compose's ${VAR} gives for an unset VAR).
 _EMPTY_MEANS_UNSET = {"AWS_REGION", "AWS_ENDPOINT_URL_DYNAMODB"}
+# scheme://host[:port]: a DNS name or an IP address (IPv6 in brackets), nothing more.
+_ORIGIN = re.compile(
+    r"https?://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?",
+    re.IGNORECASE,
+)
+DIRECTORY_READERS = ("public", "signed_in", "admins")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
+# app/helpers/users.py seeds these; named here for the start-up messages.
+DEMO_USERNAMES = "johndoe and janedoe"
 _FALSE = {"0", "false", "no", "off"}
+
+
+def cors_origins(raw: str) -> list[str]:
+    """The origins of a CORS_ORIGINS value."""
+    return [origin.strip() for origin in raw.split(",") if origin.strip()]
 
 
 def settings_of(config_class: type[Config]) -> dict[str, Any]:
@@ -172,6 +221,13 @@ def validate(settings: Mapping[str, Any]) -> None:
     for name in ("DYNAMODB_CONNECT_TIMEOUT", "DYNAMODB_READ_TIMEOUT"):
         if not 0 < settings[name] < math.inf:  # also refuses NaN
             problems.append(f"{name} must be a positive finite number of seconds")
+    for name in ("LOCKOUT_THRESHOLD", "LOCKOUT_MAX_WAIT"):
+        if settings[name] < 1:
+            problems.append(f"{name} must be at least 1")
+    if settings["LOCKOUT_RESET_AFTER"] < 0:
+        problems.append("LOCKOUT_RESET_AFTER must be 0 or more seconds")
+    if settings["TRUSTED_PROXY_COUNT"] < 0:
+        problems.append("TRUSTED_PROXY_COUNT must be 0 or more")
     for name in ("SESSION_TTL", "SESSION_IDLE_TIMEOUT", "SESSION_REFRESH_INTERVAL"):
         if settings[name] < 1:
             problems.append(f"{name} must be at least 1 second")
@@ -179,17 +235,32 @@ def validate(settings: Mapping[str, Any]) -> None:
         problems.append("LOG_FORMAT must be text or json")
     if "*" in settings["CORS_ORIGINS"]:
         problems.append("CORS_ORIGINS must list origins; a wildcard is not allowed")
+    else:
+        # flask-cors reads an origin with pattern characters as a regular expression that
+        # is anchored only at its start: "https://app.example.com" would then also let in
+        # "https://app.example.com.evil.test". Only plain origins are accepted.
+        odd = [o for o in cors_origins(settings["CORS_ORIGINS"]) if not _ORIGIN.fullmatch(o)]
+        if odd:
+            problems.append(
+                f"CORS_ORIGINS must be origins such as https://app.example.com:8443 "
+                f"(scheme, host, optional port, nothing else), not {', '.join(map(repr, odd))}"
+            )
+    if settings["HSTS_SECONDS"] < 0:
+        problems.append("HSTS_SECONDS must be 0 (off) or more")
     if settings["LOG_LEVEL"] not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER"):
+    if settings["DIRECTORY"] not in DIRECTORY_READERS:
+        problems.append(f"DIRECTORY must be one of {', '.join(DIRECTORY_READERS)}")
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER", "RATELIMIT_DIRECTORY"):
         try:
             parse_many(settings[name])
         except ValueError:
             problems.append(f"{name} must be a rate limit such as '20 per minute'")
     scheme = settings["RATELIMIT_STORAGE_URI"].partition("://")[0]
-    if scheme not in limits.storage.SCHEMES:
+    # dynamodb:// is the app's own (app/helpers/rate_limits.py), registered when it is built.
+    if scheme not in {*limits.storage.SCHEMES, "dynamodb"}:
         problems.append(
-            f"RATELIMIT_STORAGE_URI must be a storage the limits library knows "
+            f"RATELIMIT_STORAGE_URI must be dynamodb:// or a storage the limits library knows "
             f"(memory://, redis://host:6379, ...), not {scheme!r}"
         )
     if problems:
@@ -218,8 +289,17 @@ def startup_problems(
         errors.append(
             "AWS_REGION is needed with AWS_ENDPOINT_URL_DYNAMODB too: requests are signed with it"
         )
+    if not settings["TRUSTED_PROXY_COUNT"] and _is_loopback(settings["HOST"]):
+        warnings.append(
+            f"HOST={settings['HOST']} is a loopback address, so a proxy must be in front, but "
+            "TRUSTED_PROXY_COUNT is 0: every client will have the proxy's address and share "
+            "one rate-limit budget; set it to the number of proxies"
+        )
     if settings["SEED_DEMO_USERS"]:
-        warnings.append("SEED_DEMO_USERS is on: new tables get the published demo accounts")
+        errors.append(
+            "SEED_DEMO_USERS is on: production would create the published demo accounts "
+            f"({DEMO_USERNAMES}, an admin with a published password)"
+        )
     if settings["BCRYPT_ROUNDS"] < 10:
         warnings.append(f"BCRYPT_ROUNDS={settings['BCRYPT_ROUNDS']} is below OWASP's minimum of 10")
     limiting = settings["RATELIMIT_ENABLED"]
@@ -227,6 +307,24 @@ def startup_problems(
         warnings.append(
             f"RATELIMIT_STORAGE_URI is in memory with {workers} workers: each worker counts on "
             "its own, so the per-address limits are that many times looser; use a shared "
-            "storage (e.g. redis://...)"
+            "storage (dynamodb://, the default, or redis://...)"
         )
     return errors, warnings
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def demo_users_warning(settings: Mapping[str, Any]) -> str | None:
+    """A warning when the demo accounts are seeded on a server other machines can reach."""
+    if not settings["SEED_DEMO_USERS"] or _is_loopback(settings["HOST"]):
+        return None
+    return (
+        f"HOST={settings['HOST']} can be reached from other machines, and the published demo "
+        f"accounts {DEMO_USERNAMES} are seeded (johndoe is an admin): anyone who can reach "
+        "it can sign in as them; set SEED_DEMO_USERS=false or listen on 127.0.0.1"
+    )

@@ -14,6 +14,7 @@ from flask import Response, g, has_request_context, request
 
 from app.helpers.clock import iso
 from app.helpers.dynamo import DynamoInterface
+from app.models import printable
 
 access_log = logging.getLogger("app.access")
 
@@ -28,6 +29,7 @@ ACCESS_FIELDS = (
     "status",
     "duration_ms",
     "user",
+    "client",
     "dynamodb_calls",
     "dynamodb_ms",
 )
@@ -53,6 +55,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update({k: getattr(record, k) for k in ACCESS_FIELDS if hasattr(record, k)})
+        if hasattr(record, "event"):  # a security event (app/helpers/events.py)
+            entry["event"] = record.event
+            entry.update(record.event_fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
@@ -93,17 +98,18 @@ def init_app(app: APIFlask, store: DynamoInterface) -> None:
         fields = {
             # The path only, never the query string: it may carry a password.
             "method": request.method,
-            "path": request.path,
+            "path": printable(request.path),
             "status": response.status_code,
             "duration_ms": round(duration_ms, 1),
             "user": g.get("username"),
+            "client": request.remote_addr,
             "dynamodb_calls": g.get("dynamodb_calls", 0),
             "dynamodb_ms": round(g.get("dynamodb_seconds", 0.0) * 1000, 1),
         }
         access_log.info(
             "%(method)s %(path)s %(status)s %(duration_ms).1fms user=%(user)s "
-            "dynamodb=%(dynamodb_calls)s/%(dynamodb_ms).1fms",
-            {**fields, "user": fields["user"] or "-"},
+            "client=%(client)s dynamodb=%(dynamodb_calls)s/%(dynamodb_ms).1fms",
+            {**fields, "user": fields["user"] or "-", "client": fields["client"] or "-"},
             extra=fields,
         )
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from typing import Annotated, Any, Literal
@@ -42,8 +43,10 @@ def _lower_username(value: Any) -> Any:
 def _clean_name(value: Any) -> Any:
     value = _no_surrogates(value)
     if isinstance(value, str):
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            raise ValueError("must not contain control characters")
+        # Cc: control characters; Cf: format characters, among them the bidirectional
+        # overrides that make a name display as something else.
+        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+            raise ValueError("must not contain control or formatting characters")
         value = value.strip()
     return value
 
@@ -71,14 +74,36 @@ Username = Annotated[
     Field(description="3 to 32 of a-z 0-9 . _ - (upper case is accepted and lower-cased)"),
 ]
 Email = Annotated[EmailStr, BeforeValidator(_lower_email), Field(max_length=254)]
-# What the document says of a name: no control character, and something besides spaces.
-_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+
+
+def _ranges(categories: tuple[str, ...]) -> str:
+    """A regular-expression class body for every code point in these Unicode categories."""
+    # Cc and Cf have code points in planes 0, 1 and 14 only: scanning those is 8x quicker.
+    planes = itertools.chain(range(0x20000), range(0xE0000, 0xF0000))
+    points = [c for c in planes if unicodedata.category(chr(c)) in categories]
+    ranges: list[list[int]] = []
+    for point in points:
+        if ranges and ranges[-1][1] == point - 1:
+            ranges[-1][1] = point
+        else:
+            ranges.append([point, point])
+
+    def escape(point: int) -> str:
+        return f"\\u{point:04x}" if point <= 0xFFFF else f"\\U{point:08x}"
+
+    return "".join(escape(a) + (f"-{escape(b)}" if b > a else "") for a, b in ranges)
+
+
+# What the document says of a name: no control or format character (Unicode Cc, Cf), and
+# something besides spaces.
+_REFUSED = _ranges(("Cc", "Cf"))
+_NAME_PATTERN = f"^[^{_REFUSED}]*[^\\s{_REFUSED}][^{_REFUSED}]*$"
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=100),
     BeforeValidator(_clean_name),
     Field(
-        description="1 to 100 characters, trimmed; no control characters",
+        description="1 to 100 characters, trimmed; no control or format characters",
         json_schema_extra={"pattern": _NAME_PATTERN},
     ),
 ]
@@ -241,6 +266,9 @@ class SessionItem(BaseModel):
     last_seen_at: int
     expires_at: int  # the earlier of the absolute and the idle deadline; DynamoDB's TTL
     absolute_expires_at: int
+    # Where the session began, for its owner to recognise it ("" for older sessions).
+    user_agent: str = ""
+    address: str = ""
 
 
 class SessionPublic(BaseModel):
@@ -253,6 +281,17 @@ class SessionPublic(BaseModel):
     last_seen_at: Timestamp
     expires_at: Timestamp
     current: bool = Field(description="Whether this request was made with this session")
+    user_agent: str | None = Field(
+        description="The User-Agent of the login that began the session (at most 256 characters)"
+    )
+    address: str | None = Field(description="The client address the session began from")
+
+
+class Client(BaseModel):
+    """Where a login comes from, as the request says it: its address and User-Agent."""
+
+    address: str = ""
+    user_agent: str = ""
 
 
 class LoginResult(BaseModel):
@@ -264,3 +303,15 @@ class LoginResult(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the scheme name, not a secret
     expires_at: Timestamp
     user: UserSelf
+
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    r"""`text` with each control or line-breaking character escaped (`\r` for a CR).
+
+    What a client sent (a path with `%0d%0a`) can then never start a forged log line.
+    """
+    return _UNPRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -11,11 +12,15 @@ from apiflask import APIFlask
 from flask import Response, current_app, g, request
 from flask_cors import CORS
 from flask_limiter import RateLimitExceeded
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.config import cors_origins
 from app.controllers.access import declared_access
 from app.errors import UnsupportedMediaType, problem
+from app.helpers import events
 from app.helpers.credentials import BUDGET_SPENT
 from app.helpers.state import state_of
+from app.models import printable
 
 EXPOSED_HEADERS = ["Location", "Link", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
 View = TypeVar("View", bound=Callable[..., Any])
@@ -27,10 +32,22 @@ def registration_budget(view: View) -> View:
     return view
 
 
+def directory_budget(view: View) -> View:
+    """Put a route's anonymous requests under the per-address directory budget."""
+    view.directory_budget = True  # type: ignore[attr-defined]
+    return view
+
+
 def init_app(app: APIFlask) -> None:
     """Install the request hooks, CORS and the rate limits (after the routes exist)."""
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    if proxies:
+        # Each trusted proxy appends the address it received from; the client's real one
+        # is the right-most that no trusted proxy wrote. Anything left of it is the client's
+        # own say, which a forger controls.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     _init_hooks(app)
-    origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
+    origins = cors_origins(app.config["CORS_ORIGINS"])
     CORS(
         app,
         resources={r"/api/*": {"origins": origins}},
@@ -44,6 +61,8 @@ def init_app(app: APIFlask) -> None:
 
 
 def _init_hooks(app: APIFlask) -> None:
+    hsts = app.config["HSTS_SECONDS"]
+
     @app.before_request
     def check_body() -> None:
         if request.method in ("POST", "PUT", "PATCH"):
@@ -53,6 +72,8 @@ def _init_hooks(app: APIFlask) -> None:
     @app.after_request
     def secure_headers(response: Response) -> Response:
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if hsts:
+            response.headers["Strict-Transport-Security"] = f"max-age={hsts}"
         if response.status_code == 204:
             response.headers.pop("Content-Type", None)
         if request.path.startswith("/api/"):
@@ -90,12 +111,20 @@ def _init_rate_limits(app: APIFlask) -> None:
         exempt_when=lambda: not spends_login_budget(),
     )
     register = limiter.limit(app.config["RATELIMIT_REGISTER"])
+    # Reading the directory without credentials: a scraper's way in, so it has a budget.
+    directory = limiter.shared_limit(
+        app.config["RATELIMIT_DIRECTORY"],
+        scope="directory",
+        exempt_when=lambda: request.authorization is not None,
+    )
     for endpoint, view in list(app.view_functions.items()):
         declared = declared_access(view)
         if declared is not None and declared.checks_password:
             view = login(view)
         if getattr(view, "registration_budget", False):
             view = register(view)
+        if getattr(view, "directory_budget", False):
+            view = directory(view)
         app.view_functions[endpoint] = view
 
     @app.errorhandler(RateLimitExceeded)
@@ -104,11 +133,30 @@ def _init_rate_limits(app: APIFlask) -> None:
         # The window's own end: `reset_at` is rounded up a second past it.
         reset_at = current.window.reset_time if current else time.time() + 1
         retry_after = max(1, math.ceil(reset_at - time.time()))
+        events.warn("rate_limited", limit=str(error.description), path=printable(request.path))
         return problem(
             429,
             f"Too many requests from this address ({error.description}); try again later.",
             headers={"Retry-After": str(retry_after)},
         )
+
+
+def client_address() -> str:
+    """The address the per-address budgets count: the client's own, or its /64 for IPv6.
+
+    An IPv6 client usually holds a whole /64 and can pick any address in it: keyed one by
+    one, each would be a new budget.
+    """
+    address = request.remote_addr or ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def spends_login_budget() -> bool:

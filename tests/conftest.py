@@ -113,6 +113,7 @@ def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
     models the real service; our code still has to get its conditions right to pass.
     """
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.RLock()
     for name in ("transact_write_items", "put_item", "update_item", "delete_item", "get_item"):
@@ -123,6 +124,15 @@ def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
                 return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(DynamoDBBackend, name, locked)
+    # moto serialises an UpdateItem's returned item after the backend call: another call
+    # could change it in between, and the answer would not be the one this write made.
+    original_update = DynamoHandler.update_item
+
+    def update_item(self: Any) -> Any:
+        with lock:
+            return original_update(self)
+
+    monkeypatch.setattr(DynamoHandler, "update_item", update_item)
 
 
 @pytest.fixture

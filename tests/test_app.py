@@ -32,7 +32,7 @@ def test_create_app_sends_nothing_to_dynamodb_until_a_request_needs_it(aws, sett
 
 def test_create_app_takes_a_config_class(aws):
     assert create_app(TestingConfig).config["TABLE_PREFIX"] == "test_"
-    assert create_app(DevelopmentConfig).config["SEED_DEMO_USERS"] is True
+    assert create_app(DevelopmentConfig).config["SEED_DEMO_USERS"] is False
 
 
 def test_create_app_reads_the_environment_without_a_config(aws, monkeypatch):

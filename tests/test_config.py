@@ -8,6 +8,7 @@ from app.config import (
     ENVIRONMENTS,
     ConfigError,
     config_from_env,
+    demo_users_warning,
     settings_of,
     startup_problems,
     validate,
@@ -17,8 +18,8 @@ from app.config import (
 @pytest.mark.parametrize(
     ("environ", "app_env", "rounds", "seed", "region", "prefix"),
     [
-        ({}, "development", 12, True, "us-east-1", ""),
-        ({"APP_ENV": "development"}, "development", 12, True, "us-east-1", ""),
+        ({}, "development", 12, False, "us-east-1", ""),
+        ({"APP_ENV": "development"}, "development", 12, False, "us-east-1", ""),
         ({"APP_ENV": "testing"}, "testing", 4, True, "us-east-1", "test_"),
         ({"APP_ENV": "production"}, "production", 12, False, None, ""),
     ],
@@ -186,7 +187,9 @@ def test_startup_needs_a_region_even_with_an_endpoint():
 
 def test_startup_warns_about_per_worker_rate_limit_storage():
     settings = settings_of(ENVIRONMENTS["production"])
-    settings["AWS_REGION"] = "eu-west-1"
+    settings.update(AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1)
+    assert startup_problems(settings, workers=5, default_region=None) == ([], [])  # DynamoDB
+    settings["RATELIMIT_STORAGE_URI"] = "memory://"
 
     problems, warnings = startup_problems(settings, workers=5, default_region=None)
 
@@ -194,6 +197,69 @@ def test_startup_warns_about_per_worker_rate_limit_storage():
     assert len(warnings) == 1
     assert "each worker counts on its own" in warnings[0]
     assert startup_problems(settings, workers=1, default_region=None) == ([], [])
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_startup_warns_when_a_proxy_must_be_in_front_but_none_is_trusted(host):
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings.update(AWS_REGION="eu-west-1", HOST=host)
+
+    problems, warnings = startup_problems(settings, workers=1, default_region=None)
+
+    assert problems == []
+    assert warnings == [
+        f"HOST={host} is a loopback address, so a proxy must be in front, but "
+        "TRUSTED_PROXY_COUNT is 0: every client will have the proxy's address and share "
+        "one rate-limit budget; set it to the number of proxies"
+    ]
+    settings["TRUSTED_PROXY_COUNT"] = 1
+    assert startup_problems(settings, workers=1, default_region=None) == ([], [])
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "::", "app.internal"])  # noqa: S104
+def test_startup_trusts_no_proxy_quietly_on_a_reachable_host(host):
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings.update(AWS_REGION="eu-west-1", HOST=host)
+
+    assert startup_problems(settings, workers=1, default_region=None) == ([], [])
+
+
+def test_production_refuses_to_seed_the_demo_users():
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings.update(AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1, SEED_DEMO_USERS=True)
+
+    problems, _ = startup_problems(settings, workers=1, default_region=None)
+
+    assert problems == [
+        "SEED_DEMO_USERS is on: production would create the published demo accounts "
+        "(johndoe and janedoe, an admin with a published password)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("host", "seed", "warned"),
+    [
+        ("0.0.0.0", True, True),  # noqa: S104
+        ("192.168.1.20", True, True),
+        ("::", True, True),
+        ("127.0.0.1", True, False),
+        ("localhost", True, False),
+        ("0.0.0.0", False, False),  # noqa: S104
+    ],
+)
+def test_demo_users_on_a_reachable_host_are_warned_about(host, seed, warned):
+    settings = {"HOST": host, "SEED_DEMO_USERS": seed}
+
+    warning = demo_users_warning(settings)
+
+    if warned:
+        assert warning == (
+            f"HOST={host} can be reached from other machines, and the published demo accounts "
+            "johndoe and janedoe are seeded (johndoe is an admin): anyone who can reach it can "
+            "sign in as them; set SEED_DEMO_USERS=false or listen on 127.0.0.1"
+        )
+    else:
+        assert warning is None
 
 
 def test_startup_accepts_a_region_from_the_aws_configuration():

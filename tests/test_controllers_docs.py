@@ -111,3 +111,19 @@ def test_docs_policy_allows_each_inline_block_by_its_own_hash():
     assert policy["script-src"] == ["'self'", *inline_hashes(html, "script")]
     assert len(policy["script-src"]) == 3  # both scripts, each by its own hash
     assert policy["style-src"] == ["'self'", *inline_hashes(html, "style")]
+
+
+def test_docs_can_be_switched_off_and_the_document_stays(aws, settings):
+    from app import create_app
+
+    client = create_app({**settings, "DOCS_ENABLED": False}).test_client()
+
+    for path in ("/api/docs", "/api/docs/oauth2-redirect", "/api/docs/assets/swagger-ui.css"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.mimetype == "application/problem+json"
+    assert client.get("/api/openapi.json").json["info"]["title"] == "Users API"
+
+
+def test_docs_are_on_by_default(client):
+    assert client.get("/api/docs").status_code == 200

@@ -266,7 +266,15 @@ def test_list_sessions_shows_live_sessions_without_tokens(client, clock):
     assert response.status_code == 200
     listed = response.json
     assert [s["current"] for s in listed] == [True, False]
-    assert set(listed[0]) == {"id", "created_at", "last_seen_at", "expires_at", "current"}
+    assert set(listed[0]) == {
+        "id",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "current",
+        "user_agent",
+        "address",
+    }
     text = response.get_data(as_text=True)
     for token in (first, second):
         assert token not in text
@@ -609,3 +617,120 @@ def test_current_session_shows_the_use_it_just_recorded(client, clock):
 
     assert session["last_seen_at"] == "2027-01-15T08:02:00.000Z"
     assert session["expires_at"] == "2027-01-15T08:32:00.000Z"  # idle deadline moved on
+
+
+# -- Sessions a user can recognise and end one by one ---------------------------------------
+
+
+def login_from(client, address, user_agent, username="janedoe", password="JanePass123"):
+    response = client.post(
+        "/api/sessions",
+        json={"username": username, "password": password},
+        headers={"User-Agent": user_agent},
+        environ_base={"REMOTE_ADDR": address},
+    )
+    assert response.status_code == 201
+    return response.json["token"]
+
+
+def test_the_list_shows_where_each_session_began(client, clock):
+    login_from(client, "203.0.113.7", "Firefox/140.0")
+    clock.advance(5)
+    phone = login_from(client, "2001:db8::42", "MobileSafari/18")
+
+    listed = client.get("/api/users/janedoe/sessions", headers=bearer(phone)).json
+
+    assert [(s["address"], s["user_agent"]) for s in listed] == [
+        ("2001:db8::42", "MobileSafari/18"),
+        ("203.0.113.7", "Firefox/140.0"),
+    ]
+
+
+def test_behind_a_trusted_proxy_the_list_shows_the_clients_address(aws, settings):
+    client = create_app({**settings, "TRUSTED_PROXY_COUNT": 1}).test_client()
+    response = client.post(
+        "/api/sessions",
+        json={"username": "janedoe", "password": "JanePass123"},
+        headers={"X-Forwarded-For": "198.51.100.9, 203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
+
+    listed = client.get("/api/users/janedoe/sessions", headers=bearer(response.json["token"]))
+
+    assert listed.json[0]["address"] == "203.0.113.7"
+
+
+def test_a_user_agent_is_kept_short_and_printable(client):
+    token = login_from(client, "203.0.113.7", "Evil\x1b[31mAgent\x07 " + "x" * 400)
+
+    shown = client.get("/api/users/janedoe/sessions", headers=bearer(token)).json[0]
+
+    assert shown["user_agent"].startswith("Evil\\x1b[31mAgent\\x07 xxx")
+    assert len(shown["user_agent"]) == 256
+
+
+def test_a_session_without_a_user_agent_shows_none(client):
+    response = client.post(
+        "/api/sessions",
+        json={"username": "janedoe", "password": "JanePass123"},
+        headers={"User-Agent": ""},
+    )
+
+    listed = client.get("/api/users/janedoe/sessions", headers=bearer(response.json["token"]))
+
+    assert listed.json[0]["user_agent"] is None
+
+
+def test_a_user_ends_one_session_and_only_that_one(client):
+    laptop = login_from(client, "203.0.113.7", "Firefox/140.0")
+    phone = login_from(client, "203.0.113.8", "MobileSafari/18")
+    listed = client.get("/api/users/janedoe/sessions", headers=bearer(laptop)).json
+    phone_id = next(s["id"] for s in listed if s["user_agent"] == "MobileSafari/18")
+
+    response = client.delete(f"/api/users/janedoe/sessions/{phone_id}", headers=bearer(laptop))
+
+    assert response.status_code == 204
+    assert_401(client.get("/api/user", headers=bearer(phone)))
+    assert client.get("/api/user", headers=bearer(laptop)).status_code == 200
+    left = client.get("/api/users/janedoe/sessions", headers=bearer(laptop)).json
+    assert [s["user_agent"] for s in left] == ["Firefox/140.0"]
+
+
+def test_an_admin_ends_another_users_session(client):
+    token = login(client, "janedoe", "JanePass123")["token"]
+    session_id = client.get("/api/sessions/current", headers=bearer(token)).json["id"]
+
+    response = client.delete(f"/api/users/janedoe/sessions/{session_id}", headers=JOHN)
+
+    assert response.status_code == 204
+    assert_401(client.get("/api/user", headers=bearer(token)))
+
+
+def test_ending_a_session_refuses_others_and_unknown_ids(client):
+    token = login(client, "johndoe", "JohnPass123")["token"]
+    session_id = client.get("/api/sessions/current", headers=bearer(token)).json["id"]
+
+    forbidden = client.delete(f"/api/users/johndoe/sessions/{session_id}", headers=JANE)
+    assert forbidden.status_code == 403
+    assert forbidden.json["detail"] == "You can only end the sessions of your own account."
+    # janedoe cannot end johndoe's session through her own URL either: it is not hers.
+    hers = client.delete(f"/api/users/janedoe/sessions/{session_id}", headers=JANE)
+    assert hers.status_code == 404
+    assert hers.json["detail"] == f"There is no session {session_id!r} of 'janedoe'."
+    unknown = client.delete("/api/users/johndoe/sessions/nothing-like-it", headers=JOHN)
+    assert unknown.status_code == 404
+    anonymous = client.delete(f"/api/users/johndoe/sessions/{session_id}")
+    assert anonymous.status_code == 401
+    assert client.get("/api/user", headers=bearer(token)).status_code == 200
+
+
+def test_an_ended_or_expired_session_cannot_be_ended_again(client, clock):
+    token = login(client, "janedoe", "JanePass123")["token"]
+    session_id = client.get("/api/sessions/current", headers=bearer(token)).json["id"]
+    assert (
+        client.delete(f"/api/users/janedoe/sessions/{session_id}", headers=JANE).status_code == 204
+    )
+
+    again = client.delete(f"/api/users/janedoe/sessions/{session_id}", headers=JANE)
+
+    assert again.status_code == 404

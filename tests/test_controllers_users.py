@@ -247,6 +247,8 @@ INVALID_REGISTRATIONS = [
     ("first_name", "   "),
     ("first_name", "n" * 101),
     ("first_name", "bell\x07"),
+    ("first_name", "evil\u202etxt.exe"),
+    ("last_name", "soft\u00adhyphen"),
     ("last_name", ["list"]),
     ("account_type", "root"),
 ]
@@ -619,3 +621,80 @@ def test_delete_user_of_someone_else_says_delete(client, alice):
     body = assert_problem(client.delete("/api/users/janedoe", headers=ALICE), 403)
 
     assert body["detail"] == "You can only delete your own account."
+
+
+# -- Who may read the directory (DIRECTORY) -------------------------------------------------
+
+
+def directory_client(settings, directory, **more):
+    return create_app({**settings, "DIRECTORY": directory, **more}).test_client()
+
+
+@pytest.mark.parametrize(
+    ("directory", "who", "status"),
+    [
+        ("public", None, 200),
+        ("public", JANE, 200),
+        ("signed_in", None, 401),
+        ("signed_in", JANE, 200),
+        ("signed_in", JOHN, 200),
+        ("admins", None, 401),
+        ("admins", JANE, 403),
+        ("admins", JOHN, 200),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/users", "/api/users/johndoe"])
+def test_directory_decides_who_reads_the_list_and_others_profiles(
+    aws, settings, directory, who, status, path
+):
+    client = directory_client(settings, directory)
+
+    response = client.get(path, headers=who or {})
+
+    assert response.status_code == status
+    if status == 401:
+        assert response.headers["WWW-Authenticate"] == (
+            'Basic realm="users-api", Bearer realm="users-api"'
+        )
+    if status == 403:
+        assert response.json["detail"] == "Only admins can read other users' accounts."
+
+
+@pytest.mark.parametrize("directory", ["signed_in", "admins"])
+def test_a_user_always_reads_their_own_profile(aws, settings, directory):
+    client = directory_client(settings, directory)
+
+    response = client.get("/api/users/janedoe", headers=JANE)
+
+    assert response.status_code == 200
+    assert response.json["email"] == "janedoe@example.com"  # the self view
+
+
+def test_production_directory_is_for_signed_in_users():
+    from app.config import config_from_env
+
+    assert config_from_env({"APP_ENV": "production"})["DIRECTORY"] == "signed_in"
+    assert config_from_env({})["DIRECTORY"] == "public"
+
+
+def test_directory_must_be_one_of_three():
+    from app.config import ConfigError, config_from_env
+
+    with pytest.raises(ConfigError, match="DIRECTORY must be one of public, signed_in, admins"):
+        config_from_env({"DIRECTORY": "everyone"})
+
+
+def test_anonymous_directory_reads_have_a_budget_per_address(aws, settings):
+    client = directory_client(settings, "public", RATELIMIT_DIRECTORY="3 per minute")
+
+    answers = [client.get("/api/users").status_code for _ in range(2)]
+    answers += [client.get("/api/users/janedoe").status_code]
+    refused = client.get("/api/users")
+
+    assert answers == [200, 200, 200]
+    assert refused.status_code == 429
+    assert "(3 per 1 minute)" in refused.json["detail"]
+    # Readers who sign in are not counted; another address has its own budget.
+    assert client.get("/api/users", headers=JANE).status_code == 200
+    other = client.get("/api/users", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert other.status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,31 @@ def test_development_workers_share_one_dynamodb_and_stop_gracefully(stop):
     assert process.returncode == 0
     assert "shared by the 2 workers" in output
     assert "Shutting down" in output
+
+
+def test_serve_workers_share_one_budget(stop):
+    budget, attempts = 5, 12
+    port = free_port()
+    env = serve_env(
+        PORT=str(port),
+        WEB_CONCURRENCY="3",
+        WEB_THREADS="1",  # one request at a time per worker: concurrent logins must spread
+        BCRYPT_ROUNDS="8",
+        RATELIMIT_LOGIN=f"{budget} per day",  # a window no test run crosses the end of
+    )
+    process = start(env)
+    stop(process)
+    wait_until_serving(port, process)
+    # The first request creates the tables and seeds the demo users; the budget is untouched.
+    assert "johndoe" in {user["username"] for user in call(port, "GET", "/api/users")[1]}
+    login = {"username": "johndoe", "password": "JohnPass123"}
+
+    with ThreadPoolExecutor(attempts) as pool:
+        answers = list(
+            pool.map(lambda _: call(port, "POST", "/api/sessions", login), range(attempts))
+        )
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [201] * budget + [429] * (attempts - budget)
+    refused = [body for status, body in answers if status == 429]
+    assert all("from this address" in body["detail"] for body in refused)

@@ -156,17 +156,42 @@ def test_update_existing_sets_fields_named_by_reserved_words(store):
     assert store.get(USERS, {"username": "alice"}) == updated
 
 
-def test_add_failure_counts_and_clear_forgets(store):
-    counts = [
-        tables.login_failures.add_failure(store, "alice", now=10.5, forget_at=99.5)
-        for _ in range(3)
-    ]
+def test_failures_are_first_written_then_added_below_the_threshold_then_cleared(store):
+    failures = tables.login_failures
+    failures.replace(store, "alice", seen=None, failures=1, now=10.5, forget_at=99.5)
+    with pytest.raises(Changed):  # only where there was no record
+        failures.replace(store, "alice", seen=None, failures=1, now=10.5, forget_at=99.5)
+    for _ in range(2):
+        failures.add_below(store, "alice", threshold=3, now=11.5, forget_at=100.5)
+    with pytest.raises(Changed):  # 3 is the threshold: no more
+        failures.add_below(store, "alice", threshold=3, now=12.5, forget_at=101.5)
 
-    assert counts == [1, 2, 3]
-    _, record = tables.login_failures.get_with_user(store, "alice")
-    assert (record["failures"], record["last_failure_at"], record["expires_at"]) == (3, 10.5, 99.5)
-    tables.login_failures.clear(store, "alice")
-    assert tables.login_failures.get_with_user(store, "alice") == (None, None)
+    record = failures.get(store, "alice")
+    assert (record["failures"], record["last_failure_at"], record["expires_at"]) == (3, 11.5, 100.5)
+    failures.clear(store, "alice")
+    assert failures.get_with_user(store, "alice") == (None, None)
+
+
+def test_a_failure_record_is_replaced_only_as_it_was_read(store):
+    failures = tables.login_failures
+    failures.replace(store, "alice", seen=None, failures=5, now=10.0, forget_at=99.0)
+    seen = failures.get(store, "alice")
+    failures.add_below(store, "alice", threshold=9, now=11.0, forget_at=99.0)  # meanwhile
+
+    with pytest.raises(Changed):
+        failures.replace(store, "alice", seen=seen, failures=6, now=12.0, forget_at=99.0)
+    failures.replace(
+        store, "alice", seen=failures.get(store, "alice"), failures=7, now=13.0, forget_at=99.0
+    )
+
+    assert failures.get(store, "alice")["failures"] == 7
+
+
+def test_adding_a_failure_to_no_record_creates_nothing(store):
+    with pytest.raises(Changed):
+        tables.login_failures.add_below(store, "alice", threshold=5, now=1.0, forget_at=2.0)
+
+    assert tables.login_failures.get(store, "alice") is None
 
 
 def test_a_session_is_never_written_over_another(store):

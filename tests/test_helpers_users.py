@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from app import create_app
@@ -238,3 +241,152 @@ def test_get_user_that_cannot_exist_reads_nothing(state, store, username):
         users.get_user(state, username=username)
 
     assert calls == []  # such a key is not even valid for DynamoDB
+
+
+# -- Never zero admins ----------------------------------------------------------------------
+
+DEMOTE = UserUpdate(account_type="standard_user")
+LAST_ADMIN = r"'johndoe' is the last admin: make another admin first\."
+
+
+def admins_in(store):
+    return sorted(
+        i["username"]["S"] for i in scan(store, USERS) if i["account_type"]["S"] == "admin_user"
+    )
+
+
+def admin(state, username):
+    john = users.get_user(state, username="johndoe")
+    data = UserCreate(**new_user(username=username, email=f"{username}@example.com"))
+    return users.create_user(
+        state, data=data.model_copy(update={"account_type": "admin_user"}), actor=john
+    )
+
+
+def test_the_last_admin_can_neither_demote_nor_delete_themself(state, store):
+    john = users.get_user(state, username="johndoe")
+
+    with pytest.raises(Conflict, match=LAST_ADMIN):
+        users.update_user(state, actor=john, username="johndoe", changes=DEMOTE)
+    with pytest.raises(Conflict, match=LAST_ADMIN):
+        users.delete_user(state, actor=john, username="johndoe")
+
+    assert admins_in(store) == ["johndoe"]
+    assert tables.users.admin_count(store) == 1
+
+
+def test_with_another_admin_one_may_go(state, store):
+    carol = admin(state, "carol")
+    john = users.get_user(state, username="johndoe")
+    assert tables.users.admin_count(store) == 2
+
+    users.update_user(state, actor=john, username="johndoe", changes=DEMOTE)
+
+    assert admins_in(store) == ["carol"]
+    assert tables.users.admin_count(store) == 1
+    with pytest.raises(Conflict, match="'carol' is the last admin"):
+        users.delete_user(state, actor=carol, username="carol")
+
+
+def test_deleting_an_admin_counts_one_less(state, store):
+    carol = admin(state, "carol")
+
+    users.delete_user(state, actor=carol, username="carol")
+
+    assert tables.users.admin_count(store) == 1
+    create(state)  # a standard user changes nothing
+    users.delete_user(state, actor=users.get_user(state, username="alice"), username="alice")
+    assert tables.users.admin_count(store) == 1
+
+
+def test_promoting_counts_one_more(state, store):
+    alice = create(state)
+    john = users.get_user(state, username="johndoe")
+
+    users.update_user(
+        state, actor=john, username=alice.username, changes=UserUpdate(account_type="admin_user")
+    )
+
+    assert tables.users.admin_count(store) == 2
+    users.update_user(state, actor=john, username="johndoe", changes=DEMOTE)
+    assert admins_in(store) == ["alice"]
+
+
+def test_the_count_starts_from_the_admins_already_stored(state, store):
+    admin(state, "carol")
+    admin(state, "dave")
+    # A deployment from before the count: the admins are there, the count is not.
+    store.client.delete_item(
+        TableName=store.table_name("user_counts"), Key={"name": {"S": "admins"}}
+    )
+    john = users.get_user(state, username="johndoe")
+
+    for username in ("carol", "dave"):
+        users.update_user(state, actor=john, username=username, changes=DEMOTE)
+
+    assert tables.users.admin_count(store) == 1
+    with pytest.raises(Conflict, match=LAST_ADMIN):
+        users.update_user(state, actor=john, username="johndoe", changes=DEMOTE)
+
+
+@pytest.mark.parametrize("how", ["demote", "delete"])
+def test_two_admins_going_at_once_leave_exactly_one(state, store, atomic_dynamodb, how):
+    admin(state, "carol")
+    actors = [users.get_user(state, username=name) for name in ("johndoe", "carol")]
+    barrier = threading.Barrier(2)
+
+    def go(actor):
+        barrier.wait()
+        try:
+            if how == "demote":
+                users.update_user(state, actor=actor, username=actor.username, changes=DEMOTE)
+            else:
+                users.delete_user(state, actor=actor, username=actor.username)
+        except Conflict as refused:
+            return str(refused)
+        return "done"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(go, actors))
+
+    assert sorted(outcome == "done" for outcome in outcomes) == [False, True]
+    assert len(admins_in(store)) == 1
+    assert tables.users.admin_count(store) == 1
+
+
+def test_one_admin_demoted_twice_at_once_counts_once(state, store, atomic_dynamodb):
+    admin(state, "carol")
+    admin(state, "dave")
+    john = users.get_user(state, username="johndoe")
+    barrier = threading.Barrier(2)
+
+    def demote(_):
+        barrier.wait()
+        try:
+            users.update_user(state, actor=john, username="carol", changes=DEMOTE)
+        except Conflict:
+            return "refused"
+        return "done"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(demote, range(2)))
+
+    assert outcomes == ["done", "refused"]
+    assert tables.users.admin_count(store) == 2  # johndoe and dave
+
+
+def test_a_change_never_lands_on_a_user_registered_again_meanwhile(state, store):
+    alice = create(state)
+    john = users.get_user(state, username="johndoe")
+
+    def replaced():
+        tables.users.delete(store, alice)
+        create(state, first_name="Another")  # a new alice, a new account
+
+    before_first(store, "UpdateItem", replaced)
+
+    with pytest.raises(Conflict, match="A concurrent request changed this user"):
+        users.update_user(state, actor=john, username="alice", changes=UserUpdate(last_name="X"))
+
+    stored = tables.users.get(store, "alice")
+    assert (stored.first_name, stored.last_name) == ("Another", "Liddell")

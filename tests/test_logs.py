@@ -93,7 +93,8 @@ def test_access_line_has_the_request_facts(client, warm, log_lines):
     assert line["status"] == 200
     assert line["duration_ms"] > 0
     assert line["user"] is None  # the query-string check does not sign anyone in
-    assert line["dynamodb_calls"] == 1
+    # The user and the failure record read together; the attempt counted; the count cleared.
+    assert line["dynamodb_calls"] == 3
     assert line["dynamodb_ms"] > 0
     assert "JohnPass123" not in json.dumps(line)
     assert "?" not in line["message"]
@@ -123,7 +124,34 @@ def test_text_format_is_one_readable_line(client, capsys):
     text = capsys.readouterr().err
     request_id = response.headers["X-Request-ID"]
     assert f"INFO app.access [{request_id}]: GET /api/users/nobody 404 " in text
-    assert "user=- dynamodb=" in text
+    assert "user=- client=127.0.0.1 dynamodb=" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/api/users/x%0d%0a2026-12-02 INFO app.access [-]: GET /api/admin 200", "x\\r\\n2026"),
+        ("/api/users/x%0aforged", "x\\nforged"),
+        ("/api/users/x%e2%80%a8forged", "x\\u2028forged"),
+        ("/api/users/x%1b[31mred", "x\\x1b[31mred"),
+    ],
+)
+def test_a_path_cannot_forge_a_line_of_the_text_log(client, capsys, path, logged):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("INFO", "text")
+        response = client.get(path)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+
+    lines = capsys.readouterr().err.splitlines()
+    assert response.status_code == 404
+    assert len([line for line in lines if " app.access " in line]) == 1
+    access = next(line for line in lines if " app.access " in line)
+    assert f"GET /api/users/{logged}" in access
+    assert all(line.startswith("20") for line in lines)  # every line is a record of its own
 
 
 def test_json_format_is_one_object_per_line(client, capsys):
@@ -158,12 +186,14 @@ def bearer_token(client):
         (("GET", "/api/users/johndoe", {}), 1),
         (("GET", "/api/users?limit=1", {}), 1),
         (("GET", "/api/users", {}), 1),
+        # A password check: the user and the failure record read together, the attempt
+        # counted before the check, and forgotten after a success.
         (
             ("POST", "/api/sessions", {"json": {"username": "janedoe", "password": "JanePass123"}}),
-            3,
+            4,
         ),
-        (("POST", "/api/sessions", {"json": {"username": "janedoe", "password": "wrong-one"}}), 3),
-        (("GET", "/api/user", {"headers": JANE}), 1),
+        (("POST", "/api/sessions", {"json": {"username": "janedoe", "password": "wrong-one"}}), 2),
+        (("GET", "/api/user", {"headers": JANE}), 3),
     ],
 )
 def test_round_trips_are_pinned(client, store, warm, log_lines, request_args, most):

@@ -49,6 +49,9 @@ def test_text_fields_are_cleaned(field, given, stored):
     ("field", "given"),
     [
         ("first_name", "Al\x07ice"),  # a control character
+        ("first_name", "Alice\u202egnp.exe"),  # a right-to-left override (category Cf)
+        ("last_name", "Lid\u200bdell"),  # a zero-width space (Cf)
+        ("last_name", "Liddell\u2066"),  # a left-to-right isolate (Cf)
         ("first_name", "   "),  # nothing but spaces
         ("first_name", "x" * 101),
         ("password", "short"),
@@ -100,3 +103,20 @@ def test_a_stored_user_shows_no_hash_in_any_view():
         assert "$2b$" not in view.model_dump_json()
     assert isinstance(user.self_view(), UserSelf)
     assert "$2b$" not in repr(user)
+
+
+def test_the_documented_name_pattern_refuses_every_control_and_format_character():
+    import re
+    import sys
+    import unicodedata
+
+    from app.models import _NAME_PATTERN
+
+    pattern = re.compile(_NAME_PATTERN)
+    refused = [
+        chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Cc", "Cf")
+    ]
+
+    assert refused  # Unicode has them
+    assert not [ch for ch in refused if pattern.fullmatch(f"a{ch}b")]
+    assert pattern.fullmatch("Zoë d'Arc")

@@ -5,13 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from app.serving import child_environment, free_port, http_call, stop_process, wait_for_port
+from app.serving import (
+    child_environment,
+    free_port,
+    http_call,
+    start_moto_server,
+    stop_process,
+    wait_for_port,
+)
 from tests.helpers import JOHN, new_user
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,8 +38,17 @@ class Server:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """run.py as `make run` starts it: a free port, no DynamoDB endpoint (embedded moto)."""
+    with running(tmp_path) as started:
+        yield started
+
+
+@contextmanager
+def running(tmp_path: Path, **settings: str) -> Iterator[Server]:
+    """run.py on a free port with these settings, until the block ends."""
     port = free_port()
-    env = child_environment({"HOST": "127.0.0.1", "PORT": str(port), "PYTHONUNBUFFERED": "1"})
+    env = child_environment(
+        {"HOST": "127.0.0.1", "PORT": str(port), "PYTHONUNBUFFERED": "1", **settings}
+    )
     stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
@@ -100,3 +117,32 @@ def test_run_serves_the_api_over_http_without_logging_secrets(server):
     assert "GET /api/user 401" in output
     for secret in ("JohnPass123", "NotJohnsPass", body["password"], "$2b$", "password_hash"):
         assert secret not in output, f"the server's output leaks {secret!r}"
+
+
+@pytest.fixture
+def external_dynamodb():
+    """A DynamoDB this test started, not run.py: its URL."""
+    process, url = start_moto_server()
+    yield url
+    stop_process(process)
+
+
+@pytest.mark.parametrize(("seed", "seeded"), [(None, False), ("true", True), ("false", False)])
+def test_run_seeds_demo_users_only_into_its_own_dynamodb_unless_asked(
+    tmp_path, external_dynamodb, seed, seeded
+):
+    settings = {"AWS_ENDPOINT_URL_DYNAMODB": external_dynamodb, "AWS_ACCESS_KEY_ID": "x"}
+    settings |= {"AWS_SECRET_ACCESS_KEY": "x", **({"SEED_DEMO_USERS": seed} if seed else {})}
+    with running(tmp_path, **settings) as server:
+        listed = http_call(server.port, "GET", "/api/users")
+
+    assert listed.status == 200
+    assert ({"johndoe", "janedoe"} <= {user["username"] for user in listed.body}) is seeded
+
+
+def test_run_with_its_own_dynamodb_can_leave_the_demo_users_out(tmp_path):
+    with running(tmp_path, SEED_DEMO_USERS="false") as server:
+        listed = http_call(server.port, "GET", "/api/users")
+
+    assert listed.status == 200
+    assert listed.body == []

@@ -323,7 +323,6 @@ def test_who_am_i_with_a_token_is_not_limited(limited):
         ("GET", "/api/health/live", {}, 200),
         # Routes that never check the password they are sent spend nothing: they answer as
         # they would without the budget (Basic cannot open a session: 401, never 429).
-        ("GET", "/api/users", {"headers": JOHN}, 200),
         ("GET", "/api/sessions/current", {"headers": JOHN}, 401),
         ("DELETE", "/api/sessions/current", {"headers": JOHN}, 401),
     ],
@@ -356,6 +355,76 @@ def test_each_client_address_has_its_own_budget(limited):
         assert login_by_session(limited, **second).status_code == 201
     assert_rate_limited(login_by_session(limited, **second))
     assert_rate_limited(login_by_session(limited, **first))
+
+
+# -- The client's address behind proxies -----------------------------------------------------
+
+PROXY = {"REMOTE_ADDR": "10.0.0.1"}
+
+
+def via_proxy(forwarded_for):
+    """Request options for a request that reached the app through the load balancer."""
+    return {"environ_base": PROXY, "headers": {"X-Forwarded-For": forwarded_for}}
+
+
+@pytest.fixture
+def behind_proxy(aws, settings):
+    """A client of an app behind one trusted proxy, with 3 logins a minute per address."""
+    return build_client(settings, RATELIMIT_LOGIN="3 per minute", TRUSTED_PROXY_COUNT=1)
+
+
+def test_clients_behind_a_trusted_proxy_have_their_own_budgets(behind_proxy):
+    for _ in range(3):
+        assert login_by_session(behind_proxy, **via_proxy("203.0.113.1")).status_code == 201
+    assert_rate_limited(login_by_session(behind_proxy, **via_proxy("203.0.113.1")))
+
+    assert login_by_session(behind_proxy, **via_proxy("203.0.113.2")).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "forged",
+    ["198.51.100.7, 203.0.113.1", "203.0.113.9, 198.51.100.7, 203.0.113.1", "unknown, 203.0.113.1"],
+)
+def test_a_forged_forwarded_for_entry_gets_no_new_budget(behind_proxy, forged):
+    for _ in range(3):
+        login_by_session(behind_proxy, **via_proxy("203.0.113.1"))
+
+    # The proxy appends the address it saw; what the client wrote before it counts for nothing.
+    assert_rate_limited(login_by_session(behind_proxy, **via_proxy(forged)))
+
+
+def test_forwarded_for_is_ignored_when_no_proxy_is_trusted(limited):
+    for i in range(3):
+        login_by_session(limited, **via_proxy(f"203.0.113.{i}"))
+
+    assert_rate_limited(login_by_session(limited, **via_proxy("203.0.113.200")))
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", True),
+        ("2001:db8:1:2::1", "2001:db8:1:3::1", False),
+        ("::ffff:203.0.113.1", "203.0.113.1", True),
+        ("203.0.113.1", "203.0.113.2", False),
+    ],
+)
+def test_ipv6_clients_are_counted_by_their_64(limited, first, second, shared):
+    for _ in range(3):
+        login_by_session(limited, environ_base={"REMOTE_ADDR": first})
+
+    response = login_by_session(limited, environ_base={"REMOTE_ADDR": second})
+
+    if shared:
+        assert_rate_limited(response)
+    else:
+        assert response.status_code == 201
+
+
+@pytest.mark.parametrize("raw", ["-1", "one"])
+def test_trusted_proxy_count_must_be_a_count(raw):
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_COUNT"):
+        config_from_env({"TRUSTED_PROXY_COUNT": raw})
 
 
 def test_each_app_counts_on_its_own_storage_by_default(aws, settings):
@@ -526,3 +595,76 @@ def test_cors_headers_only_answer_a_browser_origin(client):
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
     assert "Access-Control-Expose-Headers" not in response.headers
+
+
+# -- HSTS -----------------------------------------------------------------------------------
+
+
+def test_hsts_is_not_sent_by_default(client):
+    assert "Strict-Transport-Security" not in client.get("/api/users").headers
+
+
+@pytest.mark.parametrize("path", ["/api/users", "/", "/api/health/live", "/api/nothing-here"])
+def test_hsts_is_sent_on_every_response_when_set(aws, settings, path):
+    client = build_client(settings, HSTS_SECONDS=31536000)
+
+    assert client.get(path).headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_hsts_seconds_cannot_be_negative():
+    with pytest.raises(ConfigError, match="HSTS_SECONDS must be 0"):
+        config_from_env({"HSTS_SECONDS": "-1"})
+
+
+# -- CORS origins are origins, never patterns -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "https://app.example.com$",
+        "https://app.example.com/",
+        "https://.+.example.com",
+        "http://localhost:4200, https://(app|admin).example.com",
+        "app.example.com",
+        "null",
+        "https://app.example.com/path",
+        "ftp://app.example.com",
+    ],
+)
+def test_cors_origins_that_are_not_plain_origins_stop_start_up(origins):
+    with pytest.raises(ConfigError, match="CORS_ORIGINS must be origins such as"):
+        config_from_env({"CORS_ORIGINS": origins})
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "https://app.example.com",
+        "http://localhost:4200, https://App.Example.com:8443",
+        "http://[::1]:4200",
+        "",
+    ],
+)
+def test_plain_origins_are_accepted(origins):
+    assert config_from_env({"CORS_ORIGINS": origins})["CORS_ORIGINS"] == origins
+
+
+def test_an_origin_that_only_starts_like_a_listed_one_is_refused(aws, settings):
+    client = build_client(settings, CORS_ORIGINS="https://app.example.com")
+
+    for origin in ("https://app.example.com.evil.test", "https://app.example.comevil.test"):
+        response = client.get("/api/users", headers={"Origin": origin})
+        assert "Access-Control-Allow-Origin" not in response.headers
+    listed = client.get("/api/users", headers={"Origin": "https://app.example.com"})
+    assert listed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+
+
+def test_production_allows_no_origin_by_default(aws):
+    settings = config_from_env({"APP_ENV": "production", "AWS_REGION": "eu-west-1"})
+    assert settings["CORS_ORIGINS"] == ""
+    client = create_app(settings).test_client()
+
+    response = client.get("/api/health/live", headers={"Origin": FRONT_END})
+
+    assert "Access-Control-Allow-Origin" not in response.headers

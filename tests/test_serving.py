@@ -321,6 +321,8 @@ def test_load_settings_warns_with_gunicorns_worker_count(monkeypatch, root_loggi
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
 
     # load_settings gives the root logger a handler of its own: listen on the logger itself.
     logger = logging.getLogger("app.serve")
@@ -337,7 +339,7 @@ def test_load_settings_warns_with_gunicorns_worker_count(monkeypatch, root_loggi
     assert warnings == [
         "configuration: RATELIMIT_STORAGE_URI is in memory with 5 workers: each worker counts "
         "on its own, so the per-address limits are that many times looser; use a shared "
-        "storage (e.g. redis://...)"
+        "storage (dynamodb://, the default, or redis://...)"
     ]
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import g, url_for
+from flask import g, request, url_for
 
 from app.controllers.access import BEARER_ONLY, LOGIN, REQUIRED, Caller, access
 from app.helpers import sessions
 from app.helpers.state import current_state
-from app.models import Credentials, LoginResult, SessionPublic
+from app.models import Client, Credentials, LoginResult, SessionPublic
 from app.openapi import responses
 
 bp = APIBlueprint("sessions", __name__, url_prefix="/api", tag="Sessions")
@@ -21,7 +21,8 @@ bp = APIBlueprint("sessions", __name__, url_prefix="/api", tag="Sessions")
 @access(LOGIN)
 def login(credentials: Credentials) -> tuple:
     """Log in: a new bearer token for every login, shown once."""
-    result = sessions.login(current_state(), credentials=credentials)
+    client = Client(address=request.remote_addr or "", user_agent=request.user_agent.string)
+    result = sessions.login(current_state(), credentials=credentials, client=client)
     g.username = result.user.username
     return result, 201, {"Location": url_for(".get_current_session")}
 
@@ -61,4 +62,15 @@ def list_sessions(username: str, caller: Caller) -> list[SessionPublic]:
 def revoke_sessions(username: str, caller: Caller) -> tuple:
     """Log out everywhere: end every session of the user at once (themself or an admin)."""
     sessions.revoke_all(current_state(), actor=caller.user, username=username)
+    return "", 204
+
+
+@bp.delete("/users/<username>/sessions/<session_id>")
+@bp.doc(responses={204: "The session ended", **responses(403, 404)})
+@access(REQUIRED)
+def end_session(username: str, session_id: str, caller: Caller) -> tuple:
+    """End one session of a user, by its id (themself or an admin): its token fails at once."""
+    sessions.end_session(
+        current_state(), actor=caller.user, username=username, session_id=session_id
+    )
     return "", 204

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 from flask import current_app, url_for
 
-from app.controllers.access import ANONYMOUS, OPTIONAL, REQUIRED, Caller, access
+from app.controllers.access import ADMIN, OPTIONAL, REQUIRED, Caller, access
 from app.errors import BadRequest, Unauthorized, ValidationFailed
 from app.helpers import users
 from app.helpers.credentials import check_password
@@ -20,7 +20,7 @@ from app.models import (
     UserView,
 )
 from app.openapi import responses
-from app.security import registration_budget
+from app.security import directory_budget, registration_budget
 
 bp = APIBlueprint("users", __name__, url_prefix="/api", tag="Users")
 
@@ -28,11 +28,20 @@ bp = APIBlueprint("users", __name__, url_prefix="/api", tag="Users")
 @bp.get("/users")
 @bp.input(ListQuery, location="query", arg_name="query")
 @bp.output(list[UserPublic])
-@bp.doc(responses=responses(400, status=200, headers={"Link": 'The next page: <url>; rel="next"'}))
-@access(ANONYMOUS)
-def list_users(query: ListQuery) -> tuple:
+@bp.doc(
+    responses=responses(400, 403, status=200, headers={"Link": 'The next page: <url>; rel="next"'})
+)
+@directory_budget
+@access(OPTIONAL)
+def list_users(query: ListQuery, caller: Caller | None) -> tuple:
     """List users, one page at a time; the Link header points at the next page."""
-    page, cursor = users.list_users(current_state(), limit=query.limit, cursor=query.cursor)
+    page, cursor = users.list_users(
+        current_state(),
+        limit=query.limit,
+        cursor=query.cursor,
+        actor=caller.user if caller else None,
+        directory=current_app.config["DIRECTORY"],
+    )
     headers = {}
     if cursor:
         next_url = url_for(".list_users", limit=query.limit, cursor=cursor)
@@ -55,12 +64,17 @@ def register(data: UserCreate, caller: Caller | None) -> tuple:
 
 @bp.get("/users/<username>")
 @bp.output(UserView)
-@bp.doc(responses=responses(404))
+@bp.doc(responses=responses(403, 404))
+@directory_budget
 @access(OPTIONAL)
 def get_user(username: str, caller: Caller | None) -> UserSelf | UserPublic:
     """A user's public view; the user themself or an admin gets the full (self) view."""
-    user = users.get_user(current_state(), username=username)
-    return users.view_of(user, actor=caller.user if caller else None)
+    return users.read_user(
+        current_state(),
+        username=username,
+        actor=caller.user if caller else None,
+        directory=current_app.config["DIRECTORY"],
+    )
 
 
 @bp.patch("/users/<username>")
@@ -90,6 +104,15 @@ def update_user(username: str, changes: UserUpdate, caller: Caller) -> UserSelf:
 def delete_user(username: str, caller: Caller) -> tuple:
     """Delete a user, release their email and end their sessions (themself or an admin)."""
     users.delete_user(current_state(), actor=caller.user, username=username)
+    return "", 204
+
+
+@bp.delete("/users/<username>/lockout")
+@bp.doc(responses={204: "Unlocked", **responses(404)})
+@access(ADMIN)
+def unlock(username: str, caller: Caller) -> tuple:
+    """Forget a user's failed logins: a locked account can log in again at once (an admin)."""
+    users.unlock_user(current_state(), actor=caller.user, username=username)
     return "", 204
 
 

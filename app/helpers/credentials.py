@@ -1,8 +1,9 @@
 """Checking a password: the one function every password check in the app goes through.
 
 It spends one bcrypt check whatever happens (a dummy one for a name that cannot or does
-not exist), counts failures under the per-account lockout, and re-hashes a hash weaker
-than the configured cost. In a request, only a route that spends the per-address login
+not exist), counts the attempt under the per-account lockout before the check (so that
+simultaneous guesses cannot all get past the threshold), and re-hashes a hash weaker than
+the configured cost. In a request, only a route that spends the per-address login
 budget may call it (see app/controllers/access.py): a route that checked passwords outside
 the budget would be a way around it, so that is a bug, and it fails loudly.
 """
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from flask import g, has_request_context, request
 
-from app.errors import Unauthorized
-from app.helpers import lockout, tables
+from app.errors import TooManyRequests, Unauthorized
+from app.helpers import events, lockout, tables
 from app.models import UserItem, canonical_username
 
 if TYPE_CHECKING:
@@ -36,16 +37,24 @@ def check_password(state: AppState, *, username: str, password: str) -> UserItem
     key = canonical_username(username)
     if key is None:  # cannot exist: nothing to read, but the same bcrypt time
         hasher.check_nothing(password)
+        events.warn("login_failed", username=events.typed(username), reason="malformed_username")
         raise Unauthorized()
     user, record = tables.login_failures.get_with_user(state.store, key)
-    failures = lockout.check(record, now=state.now())
+    try:
+        failures = lockout.reserve(state, username=key, record=record)  # until it is not one
+    except TooManyRequests:
+        events.warn("login_refused", username=key, reason="locked")
+        raise
     if user is None:
         hasher.check_nothing(password)
     if user is None or not hasher.check(password, user.password_hash):
-        lockout.record_failure(state, username=key)
+        reason = "unknown_user" if user is None else "wrong_password"
+        events.warn("login_failed", username=key, reason=reason, failures=failures)
+        if state.lockout.wait_seconds(failures):
+            wait = state.lockout.wait_seconds(failures)
+            events.warn("account_locked", username=key, failures=failures, seconds=wait)
         raise Unauthorized()
-    if failures:
-        lockout.reset(state, username=key)
+    lockout.reset(state, username=key)
     if hasher.needs_rehash(user.password_hash):
         # Only over the hash just checked: a password changed meanwhile stays as it is.
         new_hash = hasher.hash(password)

@@ -21,18 +21,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from app.errors import Unauthorized
-from app.helpers import tables, users
+from app.errors import NotFound, Unauthorized
+from app.helpers import events, tables, users
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
 from app.helpers.tables import Changed
 from app.models import (
+    Client,
     Credentials,
     LoginResult,
     SessionItem,
     SessionPublic,
     UserItem,
     canonical_username,
+    printable,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 _TOKEN = re.compile(r"([A-Za-z0-9_-]{4,43})\.([A-Za-z0-9_-]{43})")
 MAX_LISTED = 100
+USER_AGENT_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ def parse_token(token: str) -> tuple[str, str]:
 # -- the lifecycle --------------------------------------------------------------------------
 
 
-def login(state: AppState, *, credentials: Credentials) -> LoginResult:
+def login(
+    state: AppState, *, credentials: Credentials, client: Client | None = None
+) -> LoginResult:
     """Check the credentials (under the lockout) and open a new session: a new token."""
+    client = client or Client()
     user = check_password(state, username=credentials.username, password=credentials.password)
     token = issue_token(user.username)
     moment = int(state.now())
@@ -107,6 +113,9 @@ def login(state: AppState, *, credentials: Credentials) -> LoginResult:
         last_seen_at=moment,
         expires_at=state.session_policy.deadline(absolute=absolute, last_seen=moment),
         absolute_expires_at=absolute,
+        # What the client says of itself: kept short and printable, it is shown back.
+        user_agent=printable(client.user_agent)[:USER_AGENT_LENGTH],
+        address=client.address,
     )
     tables.sessions.insert(state.store, session)
     return LoginResult(token=token, expires_at=iso(session.expires_at), user=user.self_view())
@@ -164,10 +173,25 @@ def list_sessions(
     return [view(session, current=current) for session in live]
 
 
+def end_session(state: AppState, *, actor: UserItem, username: str, session_id: str) -> None:
+    """End one of a user's live sessions, found by its id; themself or an admin."""
+    target = users.authorize(actor, username, verb="end the sessions of")
+    user = actor if actor.username == target else users.get_user(state, username=target)
+    now = state.now()
+    for session in tables.sessions.of_user(state.store, target):
+        live = session.user_key == user.session_key and session.expires_at > now
+        if session.id == session_id and live:
+            tables.sessions.delete(state.store, session.token_hash)
+            events.emit("sessions_revoked", username=target, which=session_id, by=actor.username)
+            return
+    raise NotFound(f"There is no session {session_id!r} of {target!r}.")
+
+
 def revoke_all(state: AppState, *, actor: UserItem, username: str) -> None:
     """End every session of a user at once ("log out everywhere"); themself or an admin."""
     target = users.authorize(actor, username, verb="end the sessions of")
     users.renew_session_key(state, username=target)
+    events.emit("sessions_revoked", username=target, which="all", by=actor.username)
 
 
 def view(session: SessionItem, *, current: SessionItem | None) -> SessionPublic:
@@ -178,4 +202,6 @@ def view(session: SessionItem, *, current: SessionItem | None) -> SessionPublic:
         last_seen_at=iso(session.last_seen_at),
         expires_at=iso(session.expires_at),
         current=current is not None and session.id == current.id,
+        user_agent=session.user_agent or None,
+        address=session.address or None,
     )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from app.helpers.dynamo import DynamoInterface
     from app.helpers.health import Readiness
+    from app.helpers.lockout import LockoutPolicy
     from app.helpers.passwords import PasswordHasher
     from app.helpers.sessions import SessionPolicy
 
@@ -28,6 +29,7 @@ class AppState:
     store: DynamoInterface
     passwords: PasswordHasher
     session_policy: SessionPolicy
+    lockout: LockoutPolicy
     readiness: Readiness
     limiter: Limiter
     # Every stored time comes from here; tests put a clock they move by hand.

@@ -9,11 +9,11 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from app.helpers import tables
+from app.helpers import events, lockout, tables
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
 from app.helpers.passwords import policy_problem
-from app.helpers.tables import Changed, Claimed
+from app.helpers.tables import Changed, Claimed, LastAdmin
 from app.models import (
     SessionItem,
     UserCreate,
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 _RACE = "A concurrent request changed this user; retry."
 _BAD_CURSOR = "The cursor is not valid; start again from the first page."
+_LAST_ADMIN = "{username!r} is the last admin: make another admin first."
+_COUNT_PAGE = 100
 _TAKEN = {
     "username": "The username {username!r} is already taken.",
     "email": "That email address is already registered.",
@@ -80,6 +82,8 @@ def _insert(state: AppState, data: UserCreate) -> UserItem:
         updated_at=stamp,
         session_key=new_session_key(),
     )
+    if user.is_admin:
+        _start_admin_count(state)
     try:
         tables.users.insert(state.store, user)
     except Claimed as exc:
@@ -98,6 +102,25 @@ def get_user(state: AppState, *, username: str) -> UserItem:
     return user
 
 
+def read_user(
+    state: AppState, *, username: str, actor: UserItem | None, directory: str = "public"
+) -> UserSelf | UserPublic:
+    """What `actor` may see of a user: another's profile as far as `directory` allows."""
+    if actor is None or canonical_username(username) != actor.username:
+        check_directory(directory, actor=actor)
+    return view_of(get_user(state, username=username), actor=actor)
+
+
+def check_directory(directory: str, *, actor: UserItem | None) -> None:
+    """Whether `actor` may read the directory: `Unauthorized` or `Forbidden` if not."""
+    if directory == "public":
+        return
+    if actor is None:
+        raise Unauthorized()
+    if directory == "admins" and not actor.is_admin:
+        raise Forbidden("Only admins can read other users' accounts.")
+
+
 def view_of(user: UserItem, *, actor: UserItem | None) -> UserSelf | UserPublic:
     """What `actor` may see of `user`: everything but the hash for themself or an admin."""
     if actor is not None and (actor.is_admin or actor.username == user.username):
@@ -106,9 +129,18 @@ def view_of(user: UserItem, *, actor: UserItem | None) -> UserSelf | UserPublic:
 
 
 def list_users(
-    state: AppState, *, limit: int, cursor: str | None = None
+    state: AppState,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    actor: UserItem | None = None,
+    directory: str = "public",
 ) -> tuple[list[UserPublic], str | None]:
-    """One page of users' public views (a single Scan) and the next page's cursor, if any."""
+    """One page of users' public views (a single Scan) and the next page's cursor, if any.
+
+    `directory` says who may read it (the DIRECTORY setting): anyone, signed-in users, admins.
+    """
+    check_directory(directory, actor=actor)
     after = decode_cursor(cursor) if cursor else None
     page, last = tables.users.page(state.store, limit=limit, after=after)
     return page, encode_cursor(last) if last else None
@@ -146,6 +178,7 @@ def update_user(
             keep = current_session
     fields["updated_at"] = iso(state.now())
     user = _write_changes(state, current, fields, keep=keep)
+    _record_changes(current, user, actor=actor)
     if "session_key" in fields:
         # Other sessions already fail (their key is not the user's); this tidies the table.
         tables.sessions.delete_of_user(state.store, target, keep=keep.token_hash if keep else None)
@@ -155,32 +188,84 @@ def update_user(
 def _write_changes(
     state: AppState, current: UserItem, fields: dict[str, Any], *, keep: SessionItem | None
 ) -> UserItem:
-    """Write `fields`; when the email moves or the caller's session must follow, together."""
+    """Write `fields`; together with what must change with them, or not at all.
+
+    The email claims when the email moves, the caller's session when it must follow a new
+    session key, the count of admins when the account type changes: all only if the user
+    is still as read.
+    """
+    admins = 0
+    if fields.get("account_type", current.account_type) != current.account_type:
+        admins = 1 if fields["account_type"] == "admin_user" else -1
+        _start_admin_count(state)
     try:
-        if fields.get("email", current.email) == current.email and keep is None:
+        if fields.get("email", current.email) == current.email and keep is None and not admins:
             return tables.users.update(state.store, current, fields)
-        # The user, the email claims and the caller's session change together or not at
-        # all, and only if the user is still as read.
         also = [tables.sessions.adopt_key(keep, fields["session_key"])] if keep else []
-        return tables.users.update_together(state.store, current, fields, also=also)
+        return tables.users.update_together(state.store, current, fields, also=also, admins=admins)
     except Claimed as exc:
         raise Conflict(_TAKEN[exc.field]) from exc
+    except LastAdmin as exc:
+        raise Conflict(_LAST_ADMIN.format(username=current.username)) from exc
     except Changed as exc:
-        if "email" in fields or keep is not None:
-            raise Conflict(_RACE) from exc
-        raise NotFound(f"There is no user {current.username!r}.") from exc
+        if tables.users.get(state.store, current.username) is None:
+            raise NotFound(f"There is no user {current.username!r}.") from exc
+        raise Conflict(_RACE) from exc
 
 
 def delete_user(state: AppState, *, actor: UserItem, username: str) -> None:
     """Delete a user, release their email and end their sessions; themself or an admin."""
     target = authorize(actor, username, verb="delete")
     current = get_user(state, username=target)
+    if current.is_admin:
+        _start_admin_count(state)
     try:
         tables.users.delete(state.store, current)
+    except LastAdmin as exc:
+        raise Conflict(_LAST_ADMIN.format(username=current.username)) from exc
     except Changed as exc:
         raise Conflict(_RACE) from exc
+    events.emit("user_deleted", username=target, by=actor.username)
     # Sessions already fail (their user is gone); this only tidies the table.
     tables.sessions.delete_of_user(state.store, target)
+
+
+def _record_changes(before: UserItem, after: UserItem, *, actor: UserItem) -> None:
+    """One security event for each change that matters: password, email, account type."""
+    who = {"username": after.username, "by": actor.username}
+    if after.password_hash != before.password_hash:
+        events.emit("password_changed", **who)
+    if after.email != before.email:
+        events.emit("email_changed", **who)
+    if after.account_type != before.account_type:
+        was, now = before.account_type, after.account_type
+        events.emit("account_type_changed", **who, was=was, now=now)
+
+
+def unlock_user(state: AppState, *, actor: UserItem, username: str) -> None:
+    """Forget a user's failed logins, ending any lock at once; an admin only."""
+    if not actor.is_admin:
+        raise Forbidden("Only an admin can unlock an account.")
+    user = get_user(state, username=username)
+    lockout.reset(state, username=user.username)
+    events.emit("account_unlocked", username=user.username, by=actor.username)
+
+
+def _start_admin_count(state: AppState) -> None:
+    """Start the count of admins if it has not been (a deployment older than the count).
+
+    One paginated Scan, once: every write that makes or unmakes an admin needs the count
+    to exist, so none can happen between this scan and the count it starts.
+    """
+    if tables.users.admin_count(state.store) is not None:
+        return
+    admins, after = 0, None
+    while True:
+        page, after = tables.users.page(state.store, limit=_COUNT_PAGE, after=after)
+        admins += sum(user.account_type == "admin_user" for user in page)
+        if after is None:
+            break
+    tables.users.start_admin_count(state.store, admins)
 
 
 def new_session_key() -> str:

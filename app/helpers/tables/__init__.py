@@ -8,9 +8,23 @@ uniqueness claim), which the service turns into what it means for the caller.
 from __future__ import annotations
 
 from app.helpers.dynamo import TableSpec
-from app.helpers.tables import login_failures, sessions, users
-from app.helpers.tables.conditional import Changed, Claimed
+from app.helpers.tables import login_failures, rate_limits, sessions, users
+from app.helpers.tables.conditional import Changed, Claimed, LastAdmin
 
-SPECS: tuple[TableSpec, ...] = (*users.SPECS, sessions.SPEC, login_failures.SPEC)
+SPECS: tuple[TableSpec, ...] = (
+    *users.SPECS,
+    sessions.SPEC,
+    login_failures.SPEC,
+    rate_limits.SPEC,
+)
 
-__all__ = ["SPECS", "Changed", "Claimed", "login_failures", "sessions", "users"]
+__all__ = [
+    "SPECS",
+    "Changed",
+    "Claimed",
+    "LastAdmin",
+    "login_failures",
+    "rate_limits",
+    "sessions",
+    "users",
+]

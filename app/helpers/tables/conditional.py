@@ -59,3 +59,7 @@ class Claimed(Exception):
     def __init__(self, field: str) -> None:
         super().__init__(f"the {field} is taken")
         self.field = field
+
+
+class LastAdmin(Exception):
+    """The change would leave no admin account."""
