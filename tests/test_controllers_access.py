@@ -146,7 +146,7 @@ def test_admin_access_lets_only_admins_in(app, client):
     assert anonymous.headers["WWW-Authenticate"] == (
         'Basic realm="users-api", Bearer realm="users-api"'
     )
-    wrong = client.get("/api/admins-only", headers=basic("johndoe", "wrong"))
+    wrong = client.get("/api/admins-only", headers=basic("johndoe", "not-his-password"))
     assert wrong.status_code == 401
 
 
