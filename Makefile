@@ -27,7 +27,8 @@ test: $(VENV)/.dev
 
 # Mutation testing of the modules that guard security (docs/testing.md): mutmut changes
 # them one small way at a time and runs the tests that cover each change. Not part of
-# `make test`: it takes about an hour on 2 cores. Ends with the score and the survivors.
+# `make test`: on 2 cores it checks about 1,200 mutants in 100 minutes, and the functions
+# every test runs take about 4 minutes a mutant (docs/testing.md). Ends with the score.
 mutants: $(VENV)/.dev
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2
