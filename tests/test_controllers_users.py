@@ -604,12 +604,13 @@ def test_query_string_password_refused_in_production(aws, settings, environment,
     [({"username": "johndoe"}, "password"), ({"password": "JohnPass123"}, "username")],
 )
 @pytest.mark.parametrize("headers", [{}, JOHN], ids=["anonymous", "with-basic"])
-def test_check_credentials_with_half_the_query_credentials_is_422(
+def test_check_credentials_with_half_the_query_credentials_is_400(
     client, store, query, missing, headers
 ):
     response = client.get("/api/user", query_string=query, headers=headers)
 
-    body = assert_problem(response, 422)
+    body = assert_problem(response, 400)
+    assert body["detail"] == "Give both username and password in the query, or neither."
     given = ({"username", "password"} - {missing}).pop()
     assert body["errors"] == [
         {"location": "query", "field": missing, "detail": f"is required with {given}"}

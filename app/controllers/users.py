@@ -6,7 +6,7 @@ from apiflask import APIBlueprint
 from flask import current_app, url_for
 
 from app.controllers.access import ADMIN, OPTIONAL, REQUIRED, Caller, access
-from app.errors import BadRequest, Unauthorized, ValidationFailed
+from app.errors import BadRequest, Unauthorized
 from app.helpers import users
 from app.helpers.credentials import check_password
 from app.helpers.state import current_state
@@ -22,6 +22,7 @@ from app.models import (
 from app.openapi import responses
 from app.security import directory_budget, registration_budget
 
+_HALF_QUERY = "Give both username and password in the query, or neither."
 bp = APIBlueprint("users", __name__, url_prefix="/api", tag="Users")
 
 
@@ -136,7 +137,9 @@ def check_credentials(query: CredentialsQuery, caller: Caller | None) -> UserSel
         missing, given = (
             ("username", "password") if query.username is None else ("password", "username")
         )
-        detail = f"is required with {given}"
-        raise ValidationFailed(errors=[{"location": "query", "field": missing, "detail": detail}])
+        problem = [{"location": "query", "field": missing, "detail": f"is required with {given}"}]
+        raise BadRequest(
+            "Give both username and password in the query, or neither.", errors=problem
+        )
     user = check_password(current_state(), username=query.username, password=query.password)
     return user.self_view()
