@@ -50,8 +50,8 @@ def check_password(state: AppState, *, username: str, password: str) -> UserItem
     if user is None or not hasher.check(password, user.password_hash):
         reason = "unknown_user" if user is None else "wrong_password"
         events.warn("login_failed", username=key, reason=reason, failures=failures)
-        if state.lockout.wait_seconds(failures):
-            wait = state.lockout.wait_seconds(failures)
+        wait = state.lockout.wait_seconds(failures)
+        if wait:
             events.warn("account_locked", username=key, failures=failures, seconds=wait)
         raise Unauthorized()
     lockout.reset(state, username=key)

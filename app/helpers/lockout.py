@@ -91,17 +91,16 @@ def reserve(state: AppState, *, username: str, record: Item | None) -> int:
                     now=now,
                     forget_at=policy.forget_at(now),
                 )
-            else:
-                # No record, a forgiven one, or the one try after a wait: exactly one of
-                # the attempts that read this record may take its place.
-                login_failures.replace(
-                    store,
-                    username,
-                    seen=record,
-                    failures=failures + 1,
-                    now=now,
-                    forget_at=policy.forget_at(now),
-                )
+            # No record, a forgiven one, or the one try after a wait: exactly one of the
+            # attempts that read this record may take its place.
+            login_failures.replace(
+                store,
+                username,
+                seen=record,
+                failures=failures + 1,
+                now=now,
+                forget_at=policy.forget_at(now),
+            )
             return failures + 1
         except Changed:
             record = login_failures.get(store, username)

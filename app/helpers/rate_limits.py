@@ -48,17 +48,17 @@ class DynamoDBStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Count `amount` more in the current window of `key`; the window's count."""
+        # `expiry` is the window's length: the same one `window_seconds(key)` reads.
         window, ends = _window(expiry, self.clock())
         return rate_limits.add(self.store, f"{key}@{window}", amount=amount, expires_at=ends)
 
     def get(self, key: str) -> int:
         """The count of the current window of `key`."""
-        window, _ = _window(window_seconds(key), self.clock())
-        return rate_limits.get(self.store, f"{key}@{window}")
+        return rate_limits.get(self.store, self._current(key)[0])
 
     def get_expiry(self, key: str) -> float:
         """When the current window of `key` ends (no DynamoDB call: windows are aligned)."""
-        return float(_window(window_seconds(key), self.clock())[1])
+        return float(self._current(key)[1])
 
     def check(self) -> bool:
         """Whether DynamoDB answers."""
@@ -74,8 +74,12 @@ class DynamoDBStorage(Storage):
 
     def clear(self, key: str) -> None:
         """Forget the current window of `key`."""
-        window, _ = _window(window_seconds(key), self.clock())
-        rate_limits.delete(self.store, f"{key}@{window}")
+        rate_limits.delete(self.store, self._current(key)[0])
+
+    def _current(self, key: str) -> tuple[str, int]:
+        """The item key of the current window of a limit's `key`, and when that window ends."""
+        window, ends = _window(window_seconds(key), self.clock())
+        return f"{key}@{window}", ends
 
 
 def window_seconds(key: str) -> int:

@@ -162,7 +162,7 @@ def list_sessions(
 ) -> list[SessionPublic]:
     """A user's live sessions, newest first, without tokens; the user themself or an admin."""
     target = users.authorize(actor, username, verb="see the sessions of")
-    user = actor if actor.username == target else users.get_user(state, username=target)
+    user = _owner(state, actor=actor, username=target)
     now = state.now()
     live = [
         session
@@ -176,7 +176,7 @@ def list_sessions(
 def end_session(state: AppState, *, actor: UserItem, username: str, session_id: str) -> None:
     """End one of a user's live sessions, found by its id; themself or an admin."""
     target = users.authorize(actor, username, verb="end the sessions of")
-    user = actor if actor.username == target else users.get_user(state, username=target)
+    user = _owner(state, actor=actor, username=target)
     now = state.now()
     for session in tables.sessions.of_user(state.store, target):
         live = session.user_key == user.session_key and session.expires_at > now
@@ -192,6 +192,11 @@ def revoke_all(state: AppState, *, actor: UserItem, username: str) -> None:
     target = users.authorize(actor, username, verb="end the sessions of")
     users.renew_session_key(state, username=target)
     events.emit("sessions_revoked", username=target, which="all", by=actor.username)
+
+
+def _owner(state: AppState, *, actor: UserItem, username: str) -> UserItem:
+    """The user whose sessions these are: the caller, already read, or another read now."""
+    return actor if actor.username == username else users.get_user(state, username=username)
 
 
 def view(session: SessionItem, *, current: SessionItem | None) -> SessionPublic:
