@@ -400,7 +400,8 @@ def test_a_hostile_first_name_is_shown_as_text(page: Dashboard, hostile_user: di
     username = hostile_user["username"]
     page.open()
     page.sign_in_as("johndoe", "JohnPass123")
-    row = page.find(f'#users-table tr[data-username="{username}"]')
+    # The view's heading comes before its list: wait for the row, not just the page.
+    row = page.visible(f'#users-table tr[data-username="{username}"]')
     assert f"{HOSTILE_NAME} Tester" in row.text
 
     row.click()  # the row opens the profile
