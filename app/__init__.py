@@ -51,6 +51,8 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     # The DynamoDB storage counts in this app's own tables; others take no options.
     dynamodb = app.config["RATELIMIT_STORAGE_URI"].startswith(f"{rate_limits.SCHEME}://")
     storage_options: dict[str, Any] = {"store": store} if dynamodb else {}
+    # One limiter per app, so that each app (and each test) counts on its own.
+    limiter = Limiter(security.client_address, storage_options=storage_options)
     hasher = PasswordHasher(rounds=app.config["BCRYPT_ROUNDS"])
     hasher.dummy_hash  # noqa: B018 - made now, so no login pays for it
     state = AppState(
@@ -61,8 +63,8 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         readiness=Readiness(
             store, table=tables.users.USERS, cache_seconds=app.config["HEALTH_CACHE_SECONDS"]
         ),
-        # One limiter per app, so that each app (and each test) counts on its own.
-        limiter=Limiter(security.client_address, storage_options=storage_options),
+        limiter=limiter,
+        login_budget=security.LoginBudget(limiter, app.config["RATELIMIT_LOGIN"]),
     )
     state.install(app)
     if app.config["SEED_DEMO_USERS"]:

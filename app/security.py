@@ -9,16 +9,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from apiflask import APIFlask
-from flask import Response, current_app, g, request
+from flask import Response, current_app, has_request_context, request
 from flask_cors import CORS
-from flask_limiter import RateLimitExceeded
+from flask_limiter import Limiter, RateLimitExceeded
+from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import cors_origins
 from app.controllers.access import declared_access
-from app.errors import UnsupportedMediaType, problem
+from app.errors import TooManyRequests, UnsupportedMediaType, problem
 from app.helpers import events
-from app.helpers.credentials import BUDGET_SPENT
 from app.helpers.state import state_of
 from app.models import printable
 
@@ -67,7 +67,6 @@ def _init_hooks(app: APIFlask) -> None:
     def check_body() -> None:
         if request.method in ("POST", "PUT", "PATCH"):
             _require_json_body()
-        spends_login_budget()  # even with the limiter off: check_password reads it
 
     @app.after_request
     def secure_headers(response: Response) -> Response:
@@ -103,13 +102,7 @@ def _init_rate_limits(app: APIFlask) -> None:
     # One Limiter per app (in its state), so each app (and each test) counts on its own.
     limiter = state_of(app).limiter
     limiter.init_app(app)
-    # Every request that can check a password spends one budget per client address,
-    # whichever route it goes to: the routes are the ones whose access says so.
-    login = limiter.shared_limit(
-        app.config["RATELIMIT_LOGIN"],
-        scope="login",
-        exempt_when=lambda: not spends_login_budget(),
-    )
+    # The login budget is not a route's: every password check spends it (LoginBudget).
     register = limiter.limit(app.config["RATELIMIT_REGISTER"])
     # Reading the directory without credentials: a scraper's way in, so it has a budget.
     directory = limiter.shared_limit(
@@ -118,9 +111,6 @@ def _init_rate_limits(app: APIFlask) -> None:
         exempt_when=lambda: request.authorization is not None,
     )
     for endpoint, view in list(app.view_functions.items()):
-        declared = declared_access(view)
-        if declared is not None and declared.checks_password:
-            view = login(view)
         if getattr(view, "registration_budget", False):
             view = register(view)
         if getattr(view, "directory_budget", False):
@@ -132,13 +122,50 @@ def _init_rate_limits(app: APIFlask) -> None:
         current = limiter.current_limit
         # The window's own end: `reset_at` is rounded up a second past it.
         reset_at = current.window.reset_time if current else time.time() + 1
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        events.warn("rate_limited", limit=str(error.description), path=printable(request.path))
-        return problem(
-            429,
-            f"Too many requests from this address ({error.description}); try again later.",
-            headers={"Retry-After": str(retry_after)},
-        )
+        refused = _too_many(str(error.description), reset_at)
+        return problem(429, refused.detail, headers=refused.headers)
+
+
+class LoginBudget:
+    """The per-address budget of password checks (RATELIMIT_LOGIN), shared by every route.
+
+    `credentials.check_password` spends one before each check, so whatever route or field a
+    password comes in by (a login, HTTP Basic, `current_password`), it counts: no rule about
+    which requests might carry one.
+    """
+
+    def __init__(self, limiter: Limiter, limits: str) -> None:
+        self.limiter = limiter
+        self.limits = parse_many(limits)
+
+    def spend(self) -> None:
+        """Spend one check of the client's budget; `TooManyRequests` when none is left.
+
+        Outside a request (an operator's command) there is no client and nothing to spend.
+        """
+        if not has_request_context():
+            return
+        view = current_app.view_functions.get(request.endpoint)  # type: ignore[arg-type]
+        declared = declared_access(view)
+        if declared is None or not declared.checks_password:
+            # Its OpenAPI operation would not list the 429 this can answer.
+            raise RuntimeError(f"{request.endpoint} checks a password but does not declare it")
+        if not self.limiter.enabled:
+            return
+        address = client_address()
+        for limit in self.limits:
+            if not self.limiter.limiter.hit(limit, "login", address):
+                reset_at, _ = self.limiter.limiter.get_window_stats(limit, "login", address)
+                raise _too_many(str(limit), reset_at)
+
+
+def _too_many(limit: str, reset_at: float) -> TooManyRequests:
+    """The 429 of a spent per-address budget, recorded as a security event."""
+    events.warn("rate_limited", limit=limit, path=printable(request.path))
+    return TooManyRequests(
+        f"Too many requests from this address ({limit}); try again later.",
+        retry_after=max(1, math.ceil(reset_at - time.time())),
+    )
 
 
 def client_address() -> str:
@@ -157,17 +184,3 @@ def client_address() -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
-
-
-def spends_login_budget() -> bool:
-    """Whether this request can check a password, by its route's declared access.
-
-    Worked out once per request, before the limiter looks, and kept on `flask.g`, where
-    `check_password` reads it: a password check in a request that spent no budget is a bug.
-    """
-    if BUDGET_SPENT not in g:
-        # No endpoint (a 404) has no view, and no view has no declaration: nothing to spend.
-        view = current_app.view_functions.get(request.endpoint)  # type: ignore[arg-type]
-        declared = declared_access(view)
-        g.setdefault(BUDGET_SPENT, bool(declared and declared.spends_login_budget(request)))
-    return bool(g.get(BUDGET_SPENT))

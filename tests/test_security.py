@@ -463,12 +463,6 @@ def test_rate_limit_disabled_never_refuses(aws, settings):
             id="login-with-junk-bearer-header",
         ),
         pytest.param(
-            lambda client, token: client.get(
-                "/api/user", query_string=JOHN_LOGIN, headers={"Authorization": "Bearer junk"}
-            ),
-            id="query-login-with-junk-bearer-header",
-        ),
-        pytest.param(
             lambda client, token: client.post(
                 "/api/users",
                 json=new_user(username="mallory", email="m@example.com"),
@@ -495,6 +489,56 @@ def test_login_budget_cannot_be_bypassed(limited, attempt):
     assert_rate_limited(limited.post("/api/users", json=new_user(username="carol")))
 
     assert_rate_limited(attempt(limited, token))
+
+
+def test_a_query_login_with_a_junk_token_is_refused_before_any_check(limited, monkeypatch):
+    spend_the_login_budget(limited)
+    checks = []
+    monkeypatch.setattr(
+        state_of(limited.application).passwords, "check", lambda *a: checks.append(a)
+    )
+
+    junk = {"Authorization": "Bearer junk"}
+    response = limited.get("/api/user", query_string=JOHN_LOGIN, headers=junk)
+
+    assert response.status_code == 401  # the token is wrong: no password is looked at
+    assert checks == []
+
+
+def spend_the_login_budget(client) -> None:
+    for _ in range(3):
+        login_by_session(client)
+    assert_rate_limited(login_by_session(client))
+
+
+def test_a_current_password_that_is_checked_spends_the_budget(limited):
+    token = bearer(limited)
+    spend_the_login_budget(limited)
+    change = {"password": "BrandNewPass1", "current_password": "JohnPass123"}
+
+    assert_rate_limited(limited.patch("/api/users/johndoe", json=change, headers=token))
+
+
+def test_a_current_password_that_is_not_checked_spends_nothing(limited):
+    # The budget counts password checks, not fields that look like a password.
+    token = bearer(limited)
+    spend_the_login_budget(limited)
+    change = {"first_name": "Johnny", "current_password": "anything"}
+
+    response = limited.patch("/api/users/johndoe", json=change, headers=token)
+
+    assert response.status_code == 200
+    assert response.json["first_name"] == "Johnny"
+
+
+def test_each_password_check_of_a_request_spends_one(limited):
+    # HTTP Basic and `current_password` in one request: two checks, two of the three.
+    change = {"password": "BrandNewPass1", "current_password": "JohnPass123"}
+    new_login = {**JOHN_LOGIN, "password": "BrandNewPass1"}
+    assert limited.patch("/api/users/johndoe", json=change, headers=JOHN).status_code == 200
+
+    assert limited.post("/api/sessions", json=new_login).status_code == 201
+    assert_rate_limited(limited.post("/api/sessions", json=new_login))
 
 
 # -- Settings from the environment ----------------------------------------------------------

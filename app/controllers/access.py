@@ -8,15 +8,15 @@
 
 From that one declaration: the caller is resolved and passed to the view as `caller` (none
 for anonymous routes); a 401 carries the challenge the route can answer; the OpenAPI document
-gets the route's security and the 401/403/429 it can answer (app/openapi.py); and a request
-that can check a password spends the per-address login budget (app/security.py). Every
-password check goes through `app.helpers.credentials.check_password`, which refuses to run
-in a request that has not spent that budget: a route that forgot to declare it fails loudly.
+gets the route's security and the 401/403/429 it can answer (app/openapi.py). Every
+password check goes through `app.helpers.credentials.check_password`, which spends the
+per-address login budget (app/security.py) and refuses to run on a route not declared to
+check passwords (whose document would miss the 429): a forgotten declaration fails loudly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any, TypeVar
@@ -46,7 +46,7 @@ class Access:
     required: bool = False  # without credentials: 401
     admin: bool = False  # a caller who is not an admin: 403
     login: bool = False  # the body is a username and a password: every request checks one
-    # Fields of the JSON body or the query string that carry a password the route checks.
+    # Fields of the JSON body or the query string that carry a password the route may check.
     password_fields: tuple[str, ...] = ()
 
     @property
@@ -60,17 +60,6 @@ class Access:
         codes = {401} if self.schemes or self.login else set()
         codes |= {403} if self.admin else set()
         return codes | ({429} if self.checks_password else set())
-
-    def spends_login_budget(self, req: Request) -> bool:
-        """Whether this request can check a password (a token or no password spends nothing)."""
-        if self.login:
-            return True
-        credentials = req.authorization
-        if credentials is not None and credentials.type == BASIC and BASIC in self.schemes:
-            return True
-        body = req.get_json(silent=True)  # None unless the body is JSON
-        sources = [req.args, body if isinstance(body, Mapping) else {}]
-        return any(name in source for name in self.password_fields for source in sources)
 
     def challenge(self, req: Request) -> str:
         """What a 401 invites the client to send: Basic too where it works.

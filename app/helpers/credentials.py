@@ -3,16 +3,14 @@
 It spends one bcrypt check whatever happens (a dummy one for a name that cannot or does
 not exist), counts the attempt under the per-account lockout before the check (so that
 simultaneous guesses cannot all get past the threshold), and re-hashes a hash weaker than
-the configured cost. In a request, only a route that spends the per-address login
-budget may call it (see app/controllers/access.py): a route that checked passwords outside
-the budget would be a way around it, so that is a bug, and it fails loudly.
+the configured cost. Before all that, in a request, it spends one check of the client
+address's login budget (`app.security.LoginBudget`): whichever route or field a password
+comes in by, it counts.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-from flask import g, has_request_context, request
 
 from app.errors import TooManyRequests, Unauthorized
 from app.helpers import events, lockout, tables
@@ -21,9 +19,6 @@ from app.models import UserItem, canonical_username
 if TYPE_CHECKING:
     from app.helpers.state import AppState
 
-# Set on `flask.g` for a request that has spent the login budget (app/security.py).
-BUDGET_SPENT = "login_budget_spent"
-
 
 def check_password(state: AppState, *, username: str, password: str) -> UserItem:
     """The user whose credentials these are, or `Unauthorized` (same error, same time).
@@ -31,8 +26,7 @@ def check_password(state: AppState, *, username: str, password: str) -> UserItem
     Consecutive failures lock the account for a doubling time (`TooManyRequests`), whether
     or not the account exists, so the lockout tells nothing about which usernames exist.
     """
-    if has_request_context() and not g.get(BUDGET_SPENT):
-        raise RuntimeError(f"{request.endpoint} checks a password outside the login budget")
+    state.login_budget.spend()
     hasher = state.passwords
     key = canonical_username(username)
     if key is None:  # cannot exist: nothing to read, but the same bcrypt time

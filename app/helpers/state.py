@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from flask import Flask, current_app
 
@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 KEY = "users_api"
 
 
+class Budget(Protocol):
+    """A budget a request spends from (app.security.LoginBudget)."""
+
+    def spend(self) -> None:
+        """Spend one; `TooManyRequests` when none is left."""
+
+
 @dataclass
 class AppState:
     """What the services and routes need: the store, the hasher, the rules, the clock."""
@@ -32,6 +39,7 @@ class AppState:
     lockout: LockoutPolicy
     readiness: Readiness
     limiter: Limiter
+    login_budget: Budget  # spent by every password check (app/security.py)
     # Every stored time comes from here; tests put a clock they move by hand.
     clock: Clock = field(default=time.time)
 
