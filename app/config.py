@@ -59,6 +59,9 @@ class Config:
     SESSION_TTL = 12 * 3600
     SESSION_IDLE_TIMEOUT = 30 * 60
     SESSION_REFRESH_INTERVAL = 60
+    # Changing one's own email or deleting one's own account needs the password: sent with
+    # the request, or proven by the session within this many seconds (0: always sent).
+    REAUTH_WINDOW = 10 * 60
     # The original `GET /api/user?username=&password=`; production refuses it (400).
     ALLOW_QUERY_CREDENTIALS = True
 
@@ -226,6 +229,8 @@ def validate(settings: Mapping[str, Any]) -> None:
             problems.append(f"{name} must be at least 1")
     if settings["LOCKOUT_RESET_AFTER"] < 0:
         problems.append("LOCKOUT_RESET_AFTER must be 0 or more seconds")
+    if settings["REAUTH_WINDOW"] < 0:
+        problems.append("REAUTH_WINDOW must be 0 or more seconds")
     if settings["TRUSTED_PROXY_COUNT"] < 0:
         problems.append("TRUSTED_PROXY_COUNT must be 0 or more")
     for name in ("SESSION_TTL", "SESSION_IDLE_TIMEOUT", "SESSION_REFRESH_INTERVAL"):

@@ -21,6 +21,10 @@ class AppError(Exception):
 
     status = 500
     detail = "The server failed to handle the request."
+    # RFC 9457: "about:blank" means the status says it all; a failure a client must tell
+    # apart from others of its status (and act on) has its own type and title.
+    type = "about:blank"
+    title: str | None = None  # the status phrase for "about:blank"
 
     def __init__(
         self,
@@ -54,6 +58,17 @@ class Forbidden(AppError):
 
     status = 403
     detail = "You are not allowed to do this."
+
+
+class ReauthenticationRequired(Forbidden):
+    """A sensitive change needs the password proven again (REAUTH_WINDOW)."""
+
+    type = "tag:users-api,2026:reauthentication-required"
+    title = "Reauthentication required"
+    detail = (
+        "This change needs your password: prove it again with "
+        "POST /api/sessions/current/reauthentication, then retry."
+    )
 
 
 class NotFound(AppError):
@@ -112,11 +127,13 @@ def problem(
     *,
     headers: Mapping[str, str] | None = None,
     errors: list[dict[str, str]] | None = None,
+    problem_type: str = AppError.type,
+    title: str | None = None,
 ) -> Response:
     """Build an `application/problem+json` response."""
     body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "type": problem_type,
+        "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "instance": request.path,
@@ -151,7 +168,14 @@ def init_app(app: APIFlask) -> None:
         # A 503 was logged where it arose (DynamoDB's answer); any other 5xx is a bug.
         if error.status >= 500 and not isinstance(error, ServiceUnavailable):
             log.error("%s: %s", type(error).__name__, error.detail, exc_info=error.__cause__)
-        return problem(error.status, error.detail, headers=error.headers, errors=error.errors)
+        return problem(
+            error.status,
+            error.detail,
+            headers=error.headers,
+            errors=error.errors,
+            problem_type=error.type,
+            title=error.title,
+        )
 
     @app.error_processor
     def handle_http_error(error: HTTPError) -> Response:

@@ -169,6 +169,12 @@ class UserUpdate(_Input):
         return {name: getattr(self, name) for name in self.model_fields_set - {"current_password"}}
 
 
+class Reauthentication(_Input):
+    """The current password, proven again in a session before a sensitive change."""
+
+    password: str = Field(min_length=1, max_length=256, repr=False)
+
+
 class Credentials(_Input):
     """Log-in body."""
 
@@ -269,6 +275,14 @@ class SessionItem(BaseModel):
     # Where the session began, for its owner to recognise it ("" for older sessions).
     user_agent: str = ""
     address: str = ""
+    # When the password was last proven in this session: at login, then at each
+    # reauthentication (None for older sessions: their login).
+    authenticated_at: int | None = None
+
+    @property
+    def proven_at(self) -> int:
+        """When the password was last proven in this session."""
+        return self.created_at if self.authenticated_at is None else self.authenticated_at
 
 
 class SessionPublic(BaseModel):
@@ -278,6 +292,9 @@ class SessionPublic(BaseModel):
 
     id: str = Field(description="Identifies the session; it is not a credential")
     created_at: Timestamp
+    authenticated_at: Timestamp = Field(
+        description="When the password was last proven in this session (login or reauthentication)"
+    )
     last_seen_at: Timestamp
     expires_at: Timestamp
     current: bool = Field(description="Whether this request was made with this session")

@@ -119,14 +119,14 @@ class FakeClock:
         self.now += seconds
 
 
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    """An RFC 9457 problem with this status, about the request's path; its body."""
+def assert_problem(response: Any, status: int, problem_type: str = "about:blank") -> dict[str, Any]:
+    """An RFC 9457 problem with this status (and type), about the request's path; its body."""
     assert response.status_code == status
     assert response.mimetype == "application/problem+json"
     body = response.json
     assert body["status"] == status
     assert body["title"]
-    assert body["type"] == "about:blank"
+    assert body["type"] == problem_type
     assert body["detail"]
     assert body["instance"] == response.request.path
     assert b"<html" not in response.get_data().lower()

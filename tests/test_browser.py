@@ -115,6 +115,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "RATELIMIT_REGISTER": "1000 per minute",
             # The testing cost: the page's behaviour does not depend on it, the run time does.
             "BCRYPT_ROUNDS": "4",
+            # Every email change and own deletion asks for the password: the page must cope.
+            "REAUTH_WINDOW": "0",
         }
     )
     log_path = tmp_path_factory.mktemp("server") / "run.log"
@@ -606,10 +608,73 @@ def test_delete_my_account(page: Dashboard):
     page.click("#delete-account")
     page.visible("#confirm-dialog")
     page.click("#confirm-dialog [data-dialog-confirm]")
+    # The session is older than REAUTH_WINDOW (0 here): the page asks for the password.
+    page.visible("#password-dialog")
+    assert "Deleting your account needs your password." in page.text("#password-dialog-text")
+    page.fill("#password-dialog-password", "leaving for good")
+    page.submit("#password-dialog-form")
     page.wait_for_view("Sign in")
     assert "has been deleted" in page.text("#flash")
     assert page.token() is None
     assert call(page.base, "GET", f"/api/users/{username}")[0] == 404
+    assert page.console_errors() == []
+
+
+def test_changing_my_email_asks_for_my_password(page: Dashboard):
+    username = new_username("emma")
+    register_user(page.base, username, "emma's passphrase")
+    page.open()
+    page.sign_in_as(username, "emma's passphrase")
+    page.click("a[data-nav='account']")
+    page.wait_for_view("My account")
+
+    # Cancelled: nothing changes, and the form says why.
+    page.fill("#account-email", f"{username}@elsewhere.example.com")
+    page.find("#profile-form button[type=submit]").click()
+    page.visible("#password-dialog")
+    assert page.active() == page.find("#password-dialog-password")
+    page.click("#password-dialog [data-dialog-cancel]")
+    page.wait_for_text("#profile-form [data-form-error]", "Not saved")
+    assert not page.find("#password-dialog").is_displayed()
+
+    # A wrong password keeps the dialog open, with the reason beside the field.
+    page.find("#profile-form button[type=submit]").click()
+    page.visible("#password-dialog")
+    page.fill("#password-dialog-password", "not my passphrase")
+    page.submit("#password-dialog-form")
+    assert page.visible("#password-dialog-password-error").text == "That is not your password."
+    assert page.find("#password-dialog-password").get_attribute("value") == ""
+
+    page.fill("#password-dialog-password", "emma's passphrase")
+    page.submit("#password-dialog-form")
+    page.wait_for_text("#flash", "Your profile has been saved.")
+    assert not page.find("#password-dialog").is_displayed()
+    token = page.token()
+    status, me = call(page.base, "GET", "/api/user", token=token)
+    assert (status, me["email"]) == (200, f"{username}@elsewhere.example.com")
+    assert page.console_errors() == []
+
+
+def test_my_sessions_show_their_device_and_end_one_by_one(page: Dashboard):
+    username = new_username("sam")
+    register_user(page.base, username, "sam's passphrase")
+    elsewhere = login_token(page.base, username, "sam's passphrase")
+    page.open()
+    page.sign_in_as(username, "sam's passphrase")
+    page.click("a[data-nav='account']")
+    page.wait_for_view("My account")
+    page.wait_for_text("#sessions-caption", "2 sessions")
+
+    current = page.find("#sessions-table tr.current")
+    assert "HeadlessChrome" in current.find_element(By.CSS_SELECTOR, "td.device").text
+    assert "127.0.0.1" in current.find_element(By.CSS_SELECTOR, "td.device").text
+    assert current.find_elements(By.CSS_SELECTOR, "button") == []  # "Sign out" is in the header
+
+    page.click("#sessions-table tr:not(.current) button")
+    page.wait_for_text("#sessions-caption", "1 session")
+    assert "signed out" in page.text("#flash")
+    assert call(page.base, "GET", "/api/user", token=elsewhere)[0] == 401
+    assert call(page.base, "GET", "/api/user", token=page.token())[0] == 200
     assert page.console_errors() == []
 
 

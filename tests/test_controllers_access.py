@@ -72,19 +72,24 @@ def test_every_operation_documents_each_status_it_can_answer(app, client):
     assert missing == {}
 
 
-def request_that_checks_a_password(declared: Access, method: str) -> dict:
+def request_that_checks_a_password(declared: Access, method: str, token: str) -> dict:
     """Arguments for a request that makes a route with this access check a password."""
     kwargs: dict = {"method": method, "headers": {}}
     if declared.login:
         kwargs["json"] = LOGIN
     elif BASIC in declared.schemes:
         kwargs["headers"] = JOHN
-    if method == "POST" and "json" not in kwargs:
+    elif declared.schemes:  # bearer only: the password comes in the body
+        kwargs["headers"] = {"Authorization": f"Bearer {token}"}
+    passwords = dict.fromkeys(declared.password_fields, "JohnPass123")
+    if declared.login:
+        return kwargs
+    if method == "POST" and not passwords:
         kwargs["json"] = NEW_USER  # valid, so that the request gets as far as the password
-    elif method in ("PATCH", "PUT") and "json" not in kwargs:
-        kwargs["json"] = dict.fromkeys(declared.password_fields, "JohnPass123")
-    elif declared.password_fields and not kwargs["headers"]:
-        kwargs["query_string"] = {**LOGIN, **dict.fromkeys(declared.password_fields, "x")}
+    elif method in ("POST", "PATCH", "PUT"):
+        kwargs["json"] = passwords
+    elif passwords and not kwargs["headers"]:
+        kwargs["query_string"] = {**LOGIN, **passwords}
     return kwargs
 
 
@@ -97,16 +102,18 @@ def test_every_route_that_can_check_a_password_spends_the_login_budget(aws, sett
         if (declared := declared_access(app.view_functions[rule.endpoint])).checks_password
     ]
     for _ in range(2):
-        assert client.post("/api/sessions", json=LOGIN).status_code == 201
+        response = client.post("/api/sessions", json=LOGIN)
+        assert response.status_code == 201
+    token = response.json["token"]
 
     statuses = {
         f"{method} {rule.rule}": client.open(
-            url_of(rule), **request_that_checks_a_password(declared, method)
+            url_of(rule), **request_that_checks_a_password(declared, method, token)
         ).status_code
         for rule, method, declared in checking
     }
 
-    assert len(statuses) >= 8
+    assert len(statuses) >= 9
     assert set(statuses.values()) == {429}, statuses
 
 

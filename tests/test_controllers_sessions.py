@@ -8,13 +8,14 @@ import hashlib
 import pytest
 
 from app import create_app
-from app.helpers import sessions
+from app.helpers import sessions, tables
 from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
 from app.models import Credentials
 from tests.helpers import (
     JANE,
     JOHN,
+    assert_problem,
     basic,
     bearer,
     before_first,
@@ -172,6 +173,85 @@ def test_current_session_refuses_basic_without_checking_the_password(app, client
     assert checks == []
 
 
+# -- POST /api/sessions/current/reauthentication --------------------------------------------
+
+REAUTHENTICATION = "/api/sessions/current/reauthentication"
+
+
+def test_reauthentication_records_when_the_password_was_proven(client, clock):
+    token = bearer(login(client)["token"])
+    clock.advance(120)
+
+    response = client.post(REAUTHENTICATION, json={"password": "JohnPass123"}, headers=token)
+
+    assert response.status_code == 200
+    assert response.json["current"] is True
+    assert response.json["created_at"] == "2027-01-15T08:00:00.000Z"
+    assert response.json["authenticated_at"] == "2027-01-15T08:02:00.000Z"
+    current = client.get("/api/sessions/current", headers=token).json
+    assert current["authenticated_at"] == "2027-01-15T08:02:00.000Z"
+
+
+def test_a_new_session_was_authenticated_when_it_began(client, clock):
+    token = bearer(login(client)["token"])
+
+    current = client.get("/api/sessions/current", headers=token).json
+
+    assert current["authenticated_at"] == current["created_at"] == "2027-01-15T08:00:00.000Z"
+
+
+def test_reauthentication_with_a_wrong_password_is_422_and_the_session_stays(client, clock):
+    token = bearer(login(client)["token"])
+    clock.advance(120)
+
+    response = client.post(REAUTHENTICATION, json={"password": "not it"}, headers=token)
+
+    problem = assert_problem(response, 422)
+    assert problem["errors"] == [
+        {"location": "json", "field": "password", "detail": "is not the current password"}
+    ]
+    current = client.get("/api/sessions/current", headers=token)
+    assert current.status_code == 200
+    assert current.json["authenticated_at"] == "2027-01-15T08:00:00.000Z"
+
+
+def test_wrong_reauthentications_count_under_the_lockout(client):
+    token = bearer(login(client)["token"])
+    for _ in range(5):
+        client.post(REAUTHENTICATION, json={"password": "not it"}, headers=token)
+
+    response = client.post(REAUTHENTICATION, json={"password": "JohnPass123"}, headers=token)
+
+    assert_problem(response, 429)
+    assert "Retry-After" in response.headers
+
+
+def test_reauthentication_needs_a_token(client, app):
+    checks = []
+    hasher = state_of(app).passwords
+    real = hasher.check
+    hasher.check = lambda *args: checks.append(1) or real(*args)
+
+    response = client.post(REAUTHENTICATION, json={"password": "JohnPass123"}, headers=JOHN)
+
+    assert_401(response)
+    assert checks == []
+
+
+def test_reauthentication_of_a_session_ended_meanwhile_is_401(client, store):
+    token = login(client)["token"]
+    # The session ends while the password is checked (a logout in another tab): the
+    # check's last write is forgetting the failures (a DeleteItem).
+    before_first(store, "DeleteItem", lambda: tables.sessions.delete(store, hash_token(token)))
+
+    response = client.post(
+        REAUTHENTICATION, json={"password": "JohnPass123"}, headers=bearer(token)
+    )
+
+    assert_401(response)
+    assert tables.sessions.get_with_user(store, hash_token(token), "johndoe")[0] is None
+
+
 # -- Expiry ---------------------------------------------------------------------------------
 
 
@@ -269,6 +349,7 @@ def test_list_sessions_shows_live_sessions_without_tokens(client, clock):
     assert set(listed[0]) == {
         "id",
         "created_at",
+        "authenticated_at",
         "last_seen_at",
         "expires_at",
         "current",

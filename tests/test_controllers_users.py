@@ -10,7 +10,7 @@ import pytest
 
 from app import create_app
 from app.helpers.state import state_of
-from tests.helpers import JANE, JOHN, assert_problem, basic, new_user
+from tests.helpers import JANE, JOHN, assert_problem, basic, bearer, login, new_user
 
 ALICE = basic("alice", "correct horse battery")
 PUBLIC_FIELDS = {"username", "first_name", "last_name", "account_type"}
@@ -464,6 +464,128 @@ def test_delete_user_by_admin(client, alice):
 def test_delete_user_by_stranger_is_refused(client, alice, headers, status):
     assert_problem(client.delete("/api/users/alice", headers=headers), status)
     assert client.get("/api/users/alice").status_code == 200
+
+
+# -- Recent authentication for sensitive changes (REAUTH_WINDOW) ----------------------------
+
+REAUTH = "tag:users-api,2026:reauthentication-required"
+WINDOW = 600  # REAUTH_WINDOW's default
+NEW_EMAIL = {"email": "alice.new@example.com"}
+
+
+@pytest.fixture
+def alice_session(client, alice, clock):
+    """Alice's bearer header, from a login at the clock's start."""
+    return bearer(login(client, "alice", "correct horse battery")["token"])
+
+
+def reauthenticate(client, headers, password="correct horse battery"):
+    return client.post(
+        "/api/sessions/current/reauthentication", json={"password": password}, headers=headers
+    )
+
+
+def test_own_email_change_within_the_window_needs_no_password(client, alice_session, clock):
+    clock.advance(WINDOW - 1)
+
+    response = client.patch("/api/users/alice", json=NEW_EMAIL, headers=alice_session)
+
+    assert response.status_code == 200
+    assert response.json["email"] == "alice.new@example.com"
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "how"),
+    [("PATCH", NEW_EMAIL, "send current_password"), ("DELETE", None, "send HTTP Basic")],
+    ids=["email-change", "deletion"],
+)
+def test_sensitive_change_after_the_window_is_403_reauthentication_required(
+    client, alice_session, clock, method, body, how
+):
+    clock.advance(WINDOW)
+
+    response = client.open("/api/users/alice", method=method, json=body, headers=alice_session)
+
+    problem = assert_problem(response, 403, REAUTH)
+    assert problem["title"] == "Reauthentication required"
+    assert how in problem["detail"]
+    assert "POST /api/sessions/current/reauthentication" in problem["detail"]
+    assert client.get("/api/users/alice", headers=alice_session).json["email"] == (
+        "alice@example.com"
+    )
+
+
+def test_own_email_change_with_current_password_needs_no_recent_session(
+    client, alice_session, clock
+):
+    clock.advance(WINDOW)  # the session still lives (idle timeout 30 min)
+    body = {**NEW_EMAIL, "current_password": "correct horse battery"}
+
+    response = client.patch("/api/users/alice", json=body, headers=alice_session)
+
+    assert response.status_code == 200
+    assert response.json["email"] == "alice.new@example.com"
+
+
+def test_own_email_change_with_a_wrong_current_password_is_422(client, alice_session, clock):
+    clock.advance(WINDOW)
+    body = {**NEW_EMAIL, "current_password": "not my password"}
+
+    response = client.patch("/api/users/alice", json=body, headers=alice_session)
+
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["field"] == "current_password"
+    assert client.get("/api/users/alice", headers=ALICE).json["email"] == "alice@example.com"
+
+
+def test_reauthentication_opens_a_new_window(client, alice_session, clock):
+    clock.advance(WINDOW)
+    assert reauthenticate(client, alice_session).status_code == 200
+    clock.advance(WINDOW - 1)
+
+    assert client.delete("/api/users/alice", headers=alice_session).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("PATCH", NEW_EMAIL), ("DELETE", None)],
+    ids=["email-change", "deletion"],
+)
+def test_http_basic_is_a_proof_of_its_own(client, alice, method, body):
+    response = client.open("/api/users/alice", method=method, json=body, headers=ALICE)
+
+    assert response.status_code in (200, 204)
+
+
+@pytest.mark.parametrize(
+    "body", [{"first_name": "Ali"}, {"email": "alice@example.com"}], ids=["names", "same-email"]
+)
+def test_changes_that_are_not_sensitive_need_no_recent_proof(client, alice_session, clock, body):
+    clock.advance(WINDOW)  # the session still lives (idle timeout 30 min)
+
+    assert client.patch("/api/users/alice", json=body, headers=alice_session).status_code == 200
+
+
+def test_an_admin_changing_another_users_email_needs_no_recent_proof(client, alice, clock):
+    john = bearer(login(client)["token"])
+    clock.advance(WINDOW)  # the session still lives (idle timeout 30 min)
+
+    response = client.patch("/api/users/alice", json=NEW_EMAIL, headers=john)
+
+    assert response.status_code == 200
+    assert client.delete("/api/users/alice", headers=john).status_code == 204
+
+
+def test_reauth_window_zero_needs_the_password_every_time(aws, settings):
+    client = create_app({**settings, "REAUTH_WINDOW": 0}).test_client()
+    assert client.post("/api/users", json=new_user()).status_code == 201
+    token = bearer(login(client, "alice", "correct horse battery")["token"])
+
+    response = client.patch("/api/users/alice", json=NEW_EMAIL, headers=token)
+
+    assert_problem(response, 403, REAUTH)
+    body = {**NEW_EMAIL, "current_password": "correct horse battery"}
+    assert client.patch("/api/users/alice", json=body, headers=token).status_code == 200
 
 
 # -- Races ----------------------------------------------------------------------------------

@@ -132,6 +132,18 @@ def test_deletions_revocations_and_unlocks_are_events(client, security_events):
     assert token not in json.dumps(security_events())
 
 
+def test_a_reauthentication_is_an_event_naming_the_session(client, security_events):
+    token = bearer(login(client, "janedoe", "JanePass123")["token"])
+    session_id = client.get("/api/sessions/current", headers=token).json["id"]
+    proof = {"password": "JanePass123"}
+
+    client.post("/api/sessions/current/reauthentication", json=proof, headers=token)
+
+    event = only(security_events, "reauthenticated")
+    assert (event["username"], event["session"]) == ("janedoe", session_id)
+    assert "JanePass123" not in json.dumps(security_events())
+
+
 def test_in_text_logs_an_event_is_one_line_of_fields(client, caplog):
     with caplog.at_level(logging.INFO, logger="app.security"):
         client.post(

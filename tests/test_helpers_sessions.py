@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from app.config import ConfigError, config_from_env
 from app.errors import Forbidden, Unauthorized
 from app.helpers import sessions, users
 from app.helpers.sessions import SessionPolicy
@@ -98,3 +99,25 @@ def test_list_sessions_of_someone_else_needs_an_admin(state):
 
     with pytest.raises(Forbidden, match="see the sessions of your own account"):
         sessions.list_sessions(state, actor=jane, username="johndoe", current=None)
+
+
+def test_the_policy_reads_the_session_settings_and_the_reauthentication_window():
+    settings = {
+        "SESSION_TTL": 100,
+        "SESSION_IDLE_TIMEOUT": 50,
+        "SESSION_REFRESH_INTERVAL": 5,
+        "REAUTH_WINDOW": 30,
+    }
+
+    assert SessionPolicy.from_config(settings) == SessionPolicy(100, 50, 5, 30)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [("-1", "REAUTH_WINDOW must be 0 or more seconds"), ("soon", "REAUTH_WINDOW='soon' is not")],
+)
+def test_a_reauthentication_window_that_cannot_work_stops_start_up(raw, problem):
+    with pytest.raises(ConfigError) as refused:
+        config_from_env({"REAUTH_WINDOW": raw})
+
+    assert any(line.startswith(problem) for line in refused.value.problems)

@@ -144,6 +144,22 @@ def test_touch_sets_its_two_fields_and_keeps_the_rest(store):
     assert stored == {**SESSION.model_dump(), "last_seen_at": 5, "expires_at": 6}
 
 
+def test_a_proof_in_an_ended_session_creates_nothing(store):
+    with pytest.raises(Changed):
+        tables.sessions.set_authenticated(store, SESSION.token_hash, at=5)
+
+    assert items(store, SESSIONS) == []
+
+
+def test_a_proof_sets_when_and_keeps_the_rest(store):
+    tables.sessions.insert(store, SESSION)
+
+    tables.sessions.set_authenticated(store, SESSION.token_hash, at=5)
+
+    stored = store.get(SESSIONS, {"token_hash": SESSION.token_hash})
+    assert stored == {**SESSION.model_dump(exclude_none=True), "authenticated_at": 5}
+
+
 def test_update_existing_sets_fields_named_by_reserved_words(store):
     tables.users.insert(store, ALICE)
     fields = {"name": "Alice L.", "status": "active"}  # both reserved words in DynamoDB

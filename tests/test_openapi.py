@@ -202,6 +202,7 @@ BEARER_ONLY = {
 }
 # Deleting a user or a session is run on its own: in the same run it would remove the
 # account or the token that the other operations authenticate with.
+REAUTHENTICATION = "POST /api/sessions/current/reauthentication"
 DESTRUCTIVE = {"DELETE /api/users/{username}", "DELETE /api/sessions/current"}
 # The account in the wrong credentials that schemathesis's ignored_auth check sends.
 PROBE_ACCOUNT = canonical_username(INVALID_CREDENTIAL)
@@ -216,6 +217,7 @@ CONTEXT_DEPENDENT_REFUSALS = (
     ("password", "must not be the same as the username or the email address"),
     ("current_password", "is not the current password"),
     ("current_password", "is required to set a new password"),
+    ("password", "is not the current password"),  # reauthentication
 )
 
 
@@ -409,7 +411,9 @@ def _carries_credentials(case: Any) -> bool:
     """Whether the input itself is a username and password (a 401 is then about the input)."""
     label = case.operation.label
     query = case.query if isinstance(case.query, dict) else {}
-    return label == "POST /api/sessions" or (label == "GET /api/user" and bool(query))
+    return label in ("POST /api/sessions", REAUTHENTICATION) or (
+        label == "GET /api/user" and bool(query)
+    )
 
 
 def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
@@ -440,6 +444,10 @@ def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
         case.body.update(username=fresh, email=f"{fresh}@example.com")
     if label == "POST /api/sessions" and valid and _pick(case.body, (True,)):
         case.body = dict(JANE_LOGIN)
+    if label == REAUTHENTICATION and valid and _pick(case.body, (True,)):
+        case.body = {"password": JANE_LOGIN["password"]}  # the run's token is jane's
+        if not run.budgets:
+            run.store.delete(FAILURES, {"username": "janedoe"})  # her earlier wrong ones
     if label == "GET /api/user" and valid:
         choice = _pick(case.query, ({}, JANE_LOGIN))
         case.query = dict(choice) if choice is not None else case.query

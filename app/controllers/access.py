@@ -89,6 +89,11 @@ class Caller:
     user: UserItem
     session: SessionItem | None = None
 
+    @property
+    def password_checked(self) -> bool:
+        """Whether the caller's password was checked in this request (HTTP Basic)."""
+        return self.session is None
+
     def bearer_session(self) -> SessionItem:
         """The session of the request's token; a 401 when the caller sent no token."""
         if self.session is None:

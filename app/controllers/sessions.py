@@ -8,7 +8,7 @@ from flask import g, request, url_for
 from app.controllers.access import BEARER_ONLY, LOGIN, REQUIRED, Caller, access
 from app.helpers import sessions
 from app.helpers.state import current_state
-from app.models import Client, Credentials, LoginResult, SessionPublic
+from app.models import Client, Credentials, LoginResult, Reauthentication, SessionPublic
 from app.openapi import responses
 
 bp = APIBlueprint("sessions", __name__, url_prefix="/api", tag="Sessions")
@@ -34,6 +34,22 @@ def get_current_session(caller: Caller) -> SessionPublic:
     """The session of the token this request carries: when it began, when it expires."""
     session = caller.bearer_session()
     return sessions.view(session, current=session)
+
+
+@bp.post("/sessions/current/reauthentication")
+@bp.input(Reauthentication, arg_name="proof")
+@bp.output(SessionPublic)
+@access(BEARER_ONLY, password_fields=("password",))
+def reauthenticate(proof: Reauthentication, caller: Caller) -> SessionPublic:
+    """Prove the password again in this session, for changes that need a recent proof.
+
+    Changing one's own email and deleting one's own account need the password proven within
+    REAUTH_WINDOW (10 minutes by default). A wrong password is a 422 on `password`: the
+    session stays valid.
+    """
+    return sessions.reauthenticate(
+        current_state(), session=caller.bearer_session(), password=proof.password
+    )
 
 
 @bp.delete("/sessions/current")

@@ -87,7 +87,9 @@ def update_user(username: str, changes: UserUpdate, caller: Caller) -> UserSelf:
     """Change names, email or password (the user or an admin); account type (an admin).
 
     A new password needs `current_password` (unless an admin changes another user's) and
-    ends every other session of the user.
+    ends every other session of the user. A new email for one's own account needs
+    `current_password` too, or a session that proved it within REAUTH_WINDOW (403 otherwise,
+    of type `tag:users-api,2026:reauthentication-required`).
     """
     user = users.update_user(
         current_state(),
@@ -95,6 +97,7 @@ def update_user(username: str, changes: UserUpdate, caller: Caller) -> UserSelf:
         username=username,
         changes=changes,
         current_session=caller.session,
+        password_checked=caller.password_checked,
     )
     return user.self_view()
 
@@ -103,8 +106,18 @@ def update_user(username: str, changes: UserUpdate, caller: Caller) -> UserSelf:
 @bp.doc(responses={204: "Deleted", **responses(403, 404, 409)})
 @access(REQUIRED)
 def delete_user(username: str, caller: Caller) -> tuple:
-    """Delete a user, release their email and end their sessions (themself or an admin)."""
-    users.delete_user(current_state(), actor=caller.user, username=username)
+    """Delete a user, release their email and end their sessions (themself or an admin).
+
+    Deleting one's own account needs HTTP Basic, or a session that proved the password
+    within REAUTH_WINDOW (403 otherwise, of type `tag:users-api,2026:reauthentication-required`).
+    """
+    users.delete_user(
+        current_state(),
+        actor=caller.user,
+        username=username,
+        current_session=caller.session,
+        password_checked=caller.password_checked,
+    )
     return "", 204
 
 

@@ -18,10 +18,10 @@ import hashlib
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.errors import NotFound, Unauthorized
+from app.errors import NotFound, Unauthorized, ValidationFailed
 from app.helpers import events, tables, users
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
@@ -47,16 +47,25 @@ USER_AGENT_LENGTH = 256
 
 @dataclass(frozen=True)
 class SessionPolicy:
-    """How long sessions live: absolute lifetime, idle timeout, write-back interval."""
+    """How long sessions live, how often their use is written back, how long a proof lasts.
+
+    `reauth_window`: how long a password proven in a session counts for a sensitive change.
+    """
 
     ttl: int
     idle_timeout: int
     refresh_interval: int
+    reauth_window: int = 0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SessionPolicy:
-        """Read the SESSION_* settings."""
-        return cls(**{f.name: config[f"SESSION_{f.name.upper()}"] for f in fields(cls)})
+        """Read the SESSION_* settings and REAUTH_WINDOW."""
+        return cls(
+            ttl=config["SESSION_TTL"],
+            idle_timeout=config["SESSION_IDLE_TIMEOUT"],
+            refresh_interval=config["SESSION_REFRESH_INTERVAL"],
+            reauth_window=config["REAUTH_WINDOW"],
+        )
 
     def deadline(self, *, absolute: int, last_seen: int) -> int:
         """When a session last used at `last_seen` expires."""
@@ -110,6 +119,7 @@ def login(
         username=user.username,
         user_key=user.session_key,
         created_at=moment,
+        authenticated_at=moment,
         last_seen_at=moment,
         expires_at=state.session_policy.deadline(absolute=absolute, last_seen=moment),
         absolute_expires_at=absolute,
@@ -150,6 +160,27 @@ def _touch(state: AppState, session: SessionItem, *, now: float) -> SessionItem:
     except Changed as exc:  # logged out by a concurrent request
         raise Unauthorized() from exc
     return session.model_copy(update={"last_seen_at": moment, "expires_at": expires})
+
+
+def reauthenticate(state: AppState, *, session: SessionItem, password: str) -> SessionPublic:
+    """Prove the password again in a session, for the sensitive changes REAUTH_WINDOW guards.
+
+    A wrong password is a 422 on the field (the session stays valid) and counts under the
+    lockout like any other.
+    """
+    try:
+        check_password(state, username=session.username, password=password)
+    except Unauthorized as exc:
+        detail = "is not the current password"
+        errors = [{"location": "json", "field": "password", "detail": detail}]
+        raise ValidationFailed(errors=errors) from exc
+    moment = int(state.now())
+    try:
+        tables.sessions.set_authenticated(state.store, session.token_hash, at=moment)
+    except Changed as exc:  # logged out by a concurrent request
+        raise Unauthorized() from exc
+    events.emit("reauthenticated", username=session.username, session=session.id)
+    return view(session.model_copy(update={"authenticated_at": moment}), current=session)
 
 
 def logout(state: AppState, *, session: SessionItem) -> None:
@@ -204,6 +235,7 @@ def view(session: SessionItem, *, current: SessionItem | None) -> SessionPublic:
     return SessionPublic(
         id=session.id,
         created_at=iso(session.created_at),
+        authenticated_at=iso(session.proven_at),
         last_seen_at=iso(session.last_seen_at),
         expires_at=iso(session.expires_at),
         current=current is not None and session.id == current.id,

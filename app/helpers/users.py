@@ -8,7 +8,15 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from app.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ReauthenticationRequired,
+    Unauthorized,
+    ValidationFailed,
+)
 from app.helpers import events, lockout, tables
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
@@ -33,6 +41,9 @@ _RACE = "A concurrent request changed this user; retry."
 _BAD_CURSOR = "The cursor is not valid; start again from the first page."
 _LAST_ADMIN = "{username!r} is the last admin: make another admin first."
 _COUNT_PAGE = 100
+_REPROVE = "prove it again with POST /api/sessions/current/reauthentication, then retry"
+_NEW_EMAIL = f"Changing your email needs your password: send current_password, or {_REPROVE}."
+_DELETION = f"Deleting your account needs your password: send HTTP Basic, or {_REPROVE}."
 _TAKEN = {
     "username": "The username {username!r} is already taken.",
     "email": "That email address is already registered.",
@@ -153,11 +164,14 @@ def update_user(
     username: str,
     changes: UserUpdate,
     current_session: SessionItem | None = None,
+    password_checked: bool = False,
 ) -> UserItem:
     """Change a user's fields; the user themself or an admin, account type by an admin only.
 
     A new password needs the current one (unless an admin changes another user's) and ends
-    every other session of the user.
+    every other session of the user. A new email for one's own account needs the password
+    too, or a recent proof of it: `password_checked` when the actor's password was checked
+    in this request (HTTP Basic), else `current_session`'s last proof within REAUTH_WINDOW.
     """
     target = authorize(actor, username)
     fields: dict[str, Any] = changes.changes()
@@ -166,10 +180,22 @@ def update_user(
     current = get_user(state, username=target)
     if not fields:
         return current
+    own = actor.username == target
+    proven = False
+    if own and fields.get("email", current.email) != current.email:
+        _require_recent_proof(
+            state,
+            target,
+            changes.current_password,
+            session=current_session,
+            password_checked=password_checked,
+            what=_NEW_EMAIL,
+        )
+        proven = changes.current_password is not None
     keep: SessionItem | None = None
     if "password" in fields:
         password = fields.pop("password")
-        if actor.username == target or not actor.is_admin:
+        if own and not proven:
             _prove_password(state, target, changes.current_password)
         _check_policy(password, username=target, email=fields.get("email", current.email))
         fields["password_hash"] = state.passwords.hash(password)
@@ -213,9 +239,29 @@ def _write_changes(
         raise Conflict(_RACE) from exc
 
 
-def delete_user(state: AppState, *, actor: UserItem, username: str) -> None:
-    """Delete a user, release their email and end their sessions; themself or an admin."""
+def delete_user(
+    state: AppState,
+    *,
+    actor: UserItem,
+    username: str,
+    current_session: SessionItem | None = None,
+    password_checked: bool = False,
+) -> None:
+    """Delete a user, release their email and end their sessions; themself or an admin.
+
+    Deleting one's own account needs a recent proof of the password (`password_checked`
+    or `current_session`, as for `update_user`).
+    """
     target = authorize(actor, username, verb="delete")
+    if actor.username == target:
+        _require_recent_proof(
+            state,
+            target,
+            None,
+            session=current_session,
+            password_checked=password_checked,
+            what=_DELETION,
+        )
     current = get_user(state, username=target)
     if current.is_admin:
         _start_admin_count(state)
@@ -301,6 +347,31 @@ def _prove_password(state: AppState, username: str, password: str | None) -> Non
         check_password(state, username=username, password=password)
     except Unauthorized as exc:
         raise _password_error("current_password", "is not the current password") from exc
+
+
+def _require_recent_proof(
+    state: AppState,
+    username: str,
+    password: str | None,
+    *,
+    session: SessionItem | None,
+    password_checked: bool,
+    what: str,
+) -> None:
+    """A sensitive change to one's own account: the password sent with it, or proven lately.
+
+    Lately is within REAUTH_WINDOW seconds in the caller's session (0: sessions never
+    count): a stolen token then has little time to take the account (a new email takes its
+    recovery; a deletion cannot be undone).
+    """
+    if password is not None:
+        _prove_password(state, username, password)
+        return
+    if password_checked:  # HTTP Basic: checked in this very request
+        return
+    window = state.session_policy.reauth_window
+    if session is None or state.now() - session.proven_at >= window:
+        raise ReauthenticationRequired(what)
 
 
 def _check_policy(password: str, *, username: str, email: str) -> None:

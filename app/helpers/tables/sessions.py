@@ -46,6 +46,12 @@ def touch(store: DynamoInterface, token_hash: str, *, last_seen: int, expires: i
     update_existing(store, SESSIONS, key(token_hash), fields, condition=_EXISTS)
 
 
+def set_authenticated(store: DynamoInterface, token_hash: str, *, at: int) -> None:
+    """Record that the password was proven in a session; `Changed` when it has ended."""
+    fields = {"authenticated_at": at}
+    update_existing(store, SESSIONS, key(token_hash), fields, condition=_EXISTS)
+
+
 def delete(store: DynamoInterface, token_hash: str) -> None:
     """Delete one session."""
     store.delete(SESSIONS, key(token_hash))

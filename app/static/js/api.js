@@ -25,6 +25,9 @@ export function clearToken() {
   }
 }
 
+/** The problem type of a 403 that asks for the password again (REAUTH_WINDOW). */
+export const REAUTHENTICATION_REQUIRED = "tag:users-api,2026:reauthentication-required";
+
 /** A failed request, from an RFC 9457 problem (application/problem+json) where there is one. */
 export class ApiError extends Error {
   constructor(status, problem = {}, retryAfter = null) {
@@ -35,6 +38,8 @@ export class ApiError extends Error {
     this.status = status;
     this.title = title;
     this.detail = detail;
+    // What kind of failure, when the status alone does not say ("about:blank").
+    this.type = typeof problem.type === "string" ? problem.type : "about:blank";
     // [{field, detail}, ...] for a 422.
     this.errors = Array.isArray(problem.errors) ? problem.errors : [];
     // Seconds to wait, from Retry-After (429, 503), or null.
@@ -59,13 +64,16 @@ export function onUnauthorized(handler) {
 
 /**
  * One API call. Resolves to {status, data, headers}; rejects with an ApiError.
- * `auth: false` sends no token (logging in, registering).
+ * `auth: false` sends no token (logging in, registering); `basic: {username, password}`
+ * sends those instead of the token, for a change that needs the password itself.
  */
-export async function request(method, path, { body, auth = true } = {}) {
+export async function request(method, path, { body, auth = true, basic = null } = {}) {
   const headers = { Accept: "application/json, application/problem+json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const token = auth ? getToken() : null;
+  const token = auth && !basic ? getToken() : null;
   if (token) headers.Authorization = `Bearer ${token}`;
+  // With credentials: "omit" below, a 401 never opens the browser's own password dialog.
+  if (basic) headers.Authorization = `Basic ${base64(`${basic.username}:${basic.password}`)}`;
 
   let response;
   try {
@@ -89,6 +97,11 @@ export async function request(method, path, { body, auth = true } = {}) {
     throw new ApiError(response.status, data ?? {}, response.headers.get("Retry-After"));
   }
   return { status: response.status, data, headers: response.headers };
+}
+
+function base64(text) {
+  const bytes = new TextEncoder().encode(text); // UTF-8, as the API reads Basic credentials
+  return btoa(String.fromCharCode(...bytes));
 }
 
 async function readJson(response) {
@@ -118,13 +131,18 @@ export const api = {
   login: (username, password) =>
     request("POST", "/api/sessions", { body: { username, password }, auth: false }),
   logout: () => request("DELETE", "/api/sessions/current"),
+  reauthenticate: (password) =>
+    request("POST", "/api/sessions/current/reauthentication", { body: { password } }),
   me: () => request("GET", "/api/user"),
   listUsers: (path) => request("GET", path),
   firstPage: (limit) => `/api/users?limit=${encodeURIComponent(limit)}`,
   register: (fields) => request("POST", "/api/users", { body: fields, auth: false }),
   getUser: (username) => request("GET", userPath(username)),
   updateUser: (username, changes) => request("PATCH", userPath(username), { body: changes }),
-  deleteUser: (username) => request("DELETE", userPath(username)),
+  deleteUser: (username, password) =>
+    request("DELETE", userPath(username), password ? { basic: { username, password } } : {}),
   listSessions: (username) => request("GET", `${userPath(username)}/sessions`),
   revokeSessions: (username) => request("DELETE", `${userPath(username)}/sessions`),
+  endSession: (username, id) =>
+    request("DELETE", `${userPath(username)}/sessions/${encodeURIComponent(id)}`),
 };

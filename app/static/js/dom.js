@@ -147,3 +147,59 @@ export function confirmAction({ title, text, confirmLabel }) {
     cancel.focus(); // the safe choice is the default
   });
 }
+
+/**
+ * Ask for the password in a dialog and hand it to `verify` (which returns a promise).
+ * Resolves to true once `verify` succeeds, false when the person cancels. While `verify`
+ * fails the dialog stays open, showing `explain(error)` beside the field.
+ */
+export function askPassword({ text, username, verify, explain }) {
+  const dialog = document.getElementById("password-dialog");
+  const form = dialog.querySelector("form");
+  const input = form.elements.password;
+  const cancel = dialog.querySelector("[data-dialog-cancel]");
+  dialog.querySelector("#password-dialog-text").textContent = text;
+  form.reset();
+  clearErrors(form);
+  form.elements.username.value = username; // for password managers
+  return new Promise((resolve) => {
+    let busy = false;
+    const finish = (answer) => {
+      form.removeEventListener("submit", submit);
+      cancel.removeEventListener("click", no);
+      dialog.removeEventListener("close", no);
+      input.value = ""; // the password stays nowhere
+      if (dialog.open) dialog.close();
+      resolve(answer);
+    };
+    const no = () => finish(false);
+    const submit = async (event) => {
+      event.preventDefault(); // a method="dialog" form would close the dialog
+      if (busy) return;
+      clearErrors(form);
+      if (!input.value) {
+        setFieldError(input, "Enter your password.");
+        input.focus();
+        return;
+      }
+      busy = true;
+      form.setAttribute("aria-busy", "true");
+      try {
+        await verify(input.value);
+        finish(true);
+      } catch (error) {
+        input.value = "";
+        setFieldError(input, explain(error));
+        input.focus();
+      } finally {
+        busy = false;
+        form.removeAttribute("aria-busy");
+      }
+    };
+    form.addEventListener("submit", submit);
+    cancel.addEventListener("click", no);
+    dialog.addEventListener("close", no); // Escape
+    dialog.showModal();
+    input.focus();
+  });
+}

@@ -1,7 +1,8 @@
 // Signed in: my profile, my password, my sessions, deleting my account.
 
-import { api } from "../api.js";
+import { ApiError, REAUTHENTICATION_REQUIRED, api } from "../api.js";
 import {
+  askPassword,
   confirmAction,
   fromTemplate,
   h,
@@ -9,6 +10,7 @@ import {
   onSubmit,
   pluralize,
   setFieldError,
+  showFormError,
   timeElement,
 } from "../dom.js";
 import { describe, reportError } from "../messages.js";
@@ -41,7 +43,14 @@ export function account(ctx) {
       return;
     }
     try {
-      const { data } = await api.updateUser(current.username, changes);
+      const saved = await withPassword(ctx, "Changing your email needs your password.", (password) =>
+        api.updateUser(current.username, password ? { ...changes, current_password: password } : changes),
+      );
+      if (!saved) {
+        showFormError(profileForm, "Not saved: changing your email needs your password.");
+        return;
+      }
+      const { data } = saved;
       ctx.setUser(data);
       fill(data);
       ctx.flash("Your profile has been saved.", "success");
@@ -79,12 +88,22 @@ export function account(ctx) {
   async function loadSessions() {
     try {
       const { data } = await api.listSessions(ctx.user().username);
-      sessionsBody.replaceChildren(...data.map(sessionRow));
+      sessionsBody.replaceChildren(...data.map((session) => sessionRow(session, endOne)));
       sessionsCaption.textContent = `Your sessions: ${pluralize(data.length, "session")}`;
     } catch (error) {
       sessionsCaption.textContent = "Your sessions could not be loaded";
       ctx.flash(describe(error), "error");
     }
+  }
+
+  async function endOne(session) {
+    try {
+      await api.endSession(ctx.user().username, session.id);
+      ctx.flash("That session has been signed out.", "success");
+    } catch (error) {
+      ctx.flash(describe(error), "error");
+    }
+    loadSessions();
   }
 
   onClick(view.querySelector("#revoke-sessions"), async () => {
@@ -105,7 +124,10 @@ export function account(ctx) {
     });
     if (!sure) return;
     try {
-      await api.deleteUser(username);
+      const deleted = await withPassword(ctx, "Deleting your account needs your password.", (password) =>
+        api.deleteUser(username, password),
+      );
+      if (!deleted) return;
       ctx.endSession(`Your account “${username}” has been deleted.`);
     } catch (error) {
       ctx.flash(describe(error), "error");
@@ -116,16 +138,68 @@ export function account(ctx) {
   return view;
 }
 
-function sessionRow(session) {
+/**
+ * Run `action()`; when the API wants the password for it (the session is older than
+ * REAUTH_WINDOW), ask for it and run `action(password)`, which sends it with the change.
+ * Resolves to the action's result, or null when the person cancels. A wrong password keeps
+ * the dialog open; any other failure closes it and is the caller's to report.
+ */
+async function withPassword(ctx, text, action) {
+  try {
+    return await action();
+  } catch (error) {
+    if (!(error instanceof ApiError && error.type === REAUTHENTICATION_REQUIRED)) throw error;
+  }
+  let outcome = null;
+  const proven = await askPassword({
+    text,
+    username: ctx.user().username,
+    verify: async (password) => {
+      try {
+        outcome = { value: await action(password) };
+      } catch (error) {
+        if (refusesPassword(error)) throw error;
+        outcome = { error };
+      }
+    },
+    explain: (error) => (error.status === 429 ? describe(error) : "That is not your password."),
+  });
+  if (!proven) return null;
+  if (outcome.error) throw outcome.error;
+  return outcome.value;
+}
+
+/** Whether a failure is about the password sent: wrong (401, 422 on it) or locked (429). */
+function refusesPassword(error) {
+  if (!(error instanceof ApiError)) return false;
+  const onPassword = error.errors.some(({ field }) => field === "current_password");
+  return error.status === 401 || error.status === 429 || (error.status === 422 && onPassword);
+}
+
+function sessionRow(session, endOne) {
   const label = session.current
     ? h("span", { class: "badge current" }, "This browser")
     : h("span", { class: "muted" }, "Another sign-in");
+  const device = [session.user_agent, session.address].filter(Boolean);
+  const end = session.current
+    ? null
+    : h("button", { type: "button", class: "button secondary" }, "Sign out");
+  if (end) {
+    end.setAttribute("aria-label", `Sign out session ${session.id}`);
+    onClick(end, () => endOne(session));
+  }
   return h(
     "tr",
     { role: "row", class: session.current ? "current" : null, "data-session-id": session.id },
     h("td", { role: "cell", "data-label": "Session" }, label, " ", h("code", {}, session.id)),
+    h(
+      "td",
+      { role: "cell", "data-label": "Device", class: "device" },
+      device.length ? device.join(" · ") : h("span", { class: "muted" }, "Unknown"),
+    ),
     h("td", { role: "cell", "data-label": "Signed in" }, timeElement(session.created_at)),
     h("td", { role: "cell", "data-label": "Last seen" }, timeElement(session.last_seen_at)),
     h("td", { role: "cell", "data-label": "Expires" }, timeElement(session.expires_at)),
+    h("td", { role: "cell", "data-label": "" }, end),
   );
 }
