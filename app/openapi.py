@@ -42,8 +42,17 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "description": "RFC 9457 problem details, the body of every error.",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string", "description": "A URI for the kind of problem"},
-        "title": {"type": "string", "description": "The HTTP status phrase"},
+        "type": {
+            "type": "string",
+            "description": (
+                "A URI for the kind of problem: about:blank (the status says it all), or "
+                "tag:users-api,2026:reauthentication-required (403: prove the password again)"
+            ),
+        },
+        "title": {
+            "type": "string",
+            "description": "The HTTP status phrase, or the title of the problem's type",
+        },
         "status": {"type": "integer"},
         "detail": {"type": "string", "description": "What went wrong, for a person"},
         "instance": {"type": "string", "description": "The request path"},
