@@ -252,6 +252,19 @@ class Dashboard:
         self.sign_in(username, password)
         self.wait_for_view("Users")
 
+    def open_account(self) -> None:
+        self.click("a[data-nav='account']")
+        self.wait_for_view("My account")
+
+    def new_account(self, prefix: str, password: str) -> str:
+        """Register a user through the API, sign in as them here, open My account."""
+        username = new_username(prefix)
+        register_user(self.base, username, password)
+        self.open()
+        self.sign_in_as(username, password)
+        self.open_account()
+        return username
+
     def usernames(self) -> list[str]:
         self.wait.until(lambda _: self.find(".table-wrap").get_attribute("aria-busy") is None)
         # What a person reads in the first column, not the attributes behind it.
@@ -539,12 +552,7 @@ def test_a_taken_username_is_explained_beside_the_field(page: Dashboard):
 
 
 def test_change_password(page: Dashboard):
-    username = new_username("pat")
-    register_user(page.base, username, "first secret phrase")
-    page.open()
-    page.sign_in_as(username, "first secret phrase")
-    page.click("a[data-nav='account']")
-    page.wait_for_view("My account")
+    username = page.new_account("pat", "first secret phrase")
 
     page.fill("#account-current-password", "not the password")
     page.fill("#account-new-password", "second secret phrase")
@@ -598,12 +606,7 @@ def test_an_admin_changes_an_account_type_and_deletes_a_user(page: Dashboard):
 
 
 def test_delete_my_account(page: Dashboard):
-    username = new_username("dora")
-    register_user(page.base, username, "leaving for good")
-    page.open()
-    page.sign_in_as(username, "leaving for good")
-    page.click("a[data-nav='account']")
-    page.wait_for_view("My account")
+    username = page.new_account("dora", "leaving for good")
 
     page.click("#delete-account")
     page.visible("#confirm-dialog")
@@ -621,12 +624,7 @@ def test_delete_my_account(page: Dashboard):
 
 
 def test_changing_my_email_asks_for_my_password(page: Dashboard):
-    username = new_username("emma")
-    register_user(page.base, username, "emma's passphrase")
-    page.open()
-    page.sign_in_as(username, "emma's passphrase")
-    page.click("a[data-nav='account']")
-    page.wait_for_view("My account")
+    username = page.new_account("emma", "emma's passphrase")
 
     # Cancelled: nothing changes, and the form says why.
     page.fill("#account-email", f"{username}@elsewhere.example.com")
@@ -656,12 +654,9 @@ def test_changing_my_email_asks_for_my_password(page: Dashboard):
 
 
 def test_my_sessions_show_their_device_and_end_one_by_one(page: Dashboard):
-    username = new_username("sam")
-    register_user(page.base, username, "sam's passphrase")
+    username = page.new_account("sam", "sam's passphrase")
     elsewhere = login_token(page.base, username, "sam's passphrase")
-    page.open()
-    page.sign_in_as(username, "sam's passphrase")
-    page.click("a[data-nav='account']")
+    page.driver.refresh()  # to list the session just opened elsewhere
     page.wait_for_view("My account")
     page.wait_for_text("#sessions-caption", "2 sessions")
 
