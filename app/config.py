@@ -21,6 +21,9 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
+ENGINES = ("moto", "local")
+
+
 class Config:
     """Defaults shared by every environment."""
 
@@ -48,6 +51,11 @@ class Config:
     DYNAMODB_TABLE_WAIT_SECONDS = 60
     # /api/health/ready asks DynamoDB at most this often.
     HEALTH_CACHE_SECONDS = 5.0
+    # The DynamoDB that `make run` and `make serve` start in development when no endpoint
+    # is set: "moto" (in memory, Python only) or "local" (Amazon's DynamoDB Local, on Java,
+    # keeping its data in DYNAMODB_LOCAL_PATH, relative to the project).
+    DYNAMODB_ENGINE = "moto"
+    DYNAMODB_LOCAL_PATH = "instance/dynamodb"
 
     # The tutorial's published demo accounts (johndoe, an admin, and janedoe): seeded only
     # into a DynamoDB that `make run` or `make serve` started itself, unless set to true.
@@ -214,6 +222,8 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 def validate(settings: Mapping[str, Any]) -> None:
     """Refuse settings that cannot work, naming every problem."""
     problems = []
+    if settings["DYNAMODB_ENGINE"] not in ENGINES:
+        problems.append(f"DYNAMODB_ENGINE must be {' or '.join(ENGINES)}")
     if settings["DYNAMODB_BILLING"] not in ("PAY_PER_REQUEST", "PROVISIONED"):
         problems.append("DYNAMODB_BILLING must be PAY_PER_REQUEST or PROVISIONED")
     if not 4 <= settings["BCRYPT_ROUNDS"] <= 31:
@@ -283,6 +293,11 @@ def startup_problems(
     warnings: list[str] = []
     if settings["APP_ENV"] != "production":
         return errors, warnings
+    if settings["DYNAMODB_ENGINE"] != "moto":
+        errors.append(
+            f"DYNAMODB_ENGINE={settings['DYNAMODB_ENGINE']} starts a development DynamoDB; "
+            "production uses AWS_REGION or AWS_ENDPOINT_URL_DYNAMODB"
+        )
     region = settings["AWS_REGION"] or default_region
     if not settings["AWS_ENDPOINT_URL_DYNAMODB"] and not region:
         errors.append(

@@ -45,5 +45,7 @@ def test_missing_browser_is_a_skip_with_the_install_hint_on_a_developer_machine(
 def test_ci_requires_the_browser_tests():
     script = (ROOT / ".ci" / "run").read_text()
 
-    assert "export REQUIRE_BROWSER=1" in script
-    assert script.index("export REQUIRE_BROWSER=1") < script.index("make test")
+    exported = "export REQUIRE_BROWSER=1 REQUIRE_JAVA=1"
+    assert exported in script
+    assert script.index(exported) < script.index("make test")
+    assert "openjdk-17-jre-headless" in script
