@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,9 +16,10 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 from moto import mock_aws
 
-from app import create_app
+from app import create_app, dynamodb_local
 from app.config import TestingConfig, settings_of
 from app.helpers.state import state_of
+from app.serving import stop_process
 from tests.helpers import SENT_SECRETS, FakeClock, LeakCheckingClient, assert_no_secret
 
 # The schemathesis runs' seed (tests/test_openapi.py) unless FUZZ_SEED says otherwise.
@@ -133,6 +136,54 @@ def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
             return original_update(self)
 
     monkeypatch.setattr(DynamoHandler, "update_item", update_item)
+
+
+# -- Two DynamoDB engines ---------------------------------------------------------------------
+
+ENGINES = ("moto", "local")
+
+
+def java_or_skip() -> None:
+    """Skip a DynamoDB Local test on a machine without Java; fail where it is required."""
+    if shutil.which("java"):
+        return
+    reason = dynamodb_local.JAVA_HINT
+    if os.environ.get("REQUIRE_JAVA") == "1":
+        pytest.fail(f"REQUIRE_JAVA=1, but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_url() -> Iterator[str]:
+    """One DynamoDB Local, in memory, for the session (each test uses its own tables)."""
+    java_or_skip()
+    process, url = dynamodb_local.start_server(None)
+    yield url
+    stop_process(process, group=True)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """The settings of one DynamoDB engine; each test runs once on each.
+
+    moto: its in-process mock, each call serialised as DynamoDB serialises one
+    (`atomic_dynamodb`). local: Amazon's DynamoDB Local over HTTP with nothing serialised,
+    so concurrent transactions meet real isolation; a table prefix per test keeps one
+    server's tables apart.
+    """
+    if request.param == "moto":
+        with mock_aws():
+            request.getfixturevalue("atomic_dynamodb")
+            yield {}
+    else:
+        url = request.getfixturevalue("dynamodb_local_url")
+        yield {"AWS_ENDPOINT_URL_DYNAMODB": url, "TABLE_PREFIX": f"t{uuid.uuid4().hex[:12]}-"}
+
+
+@pytest.fixture
+def engine_app(engine: dict[str, Any], settings: dict[str, Any]) -> Any:
+    """The app over the engine's DynamoDB."""
+    return create_app({**settings, **engine})
 
 
 @pytest.fixture

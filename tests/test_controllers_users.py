@@ -607,8 +607,9 @@ def _table_items(store, table):
     return store.client.scan(TableName=store.table_name(table))["Items"]
 
 
-def test_register_same_username_concurrently_one_wins(app, client, store, atomic_dynamodb):
-    client.get("/api/users")
+def test_register_same_username_concurrently_one_wins(engine_app):
+    app, store = engine_app, state_of(engine_app).store
+    app.test_client().get("/api/users")
     bodies = [new_user(email=f"alice{i}@example.com") for i in range(20)]
 
     codes = _register_concurrently(app, bodies)
@@ -620,8 +621,9 @@ def test_register_same_username_concurrently_one_wins(app, client, store, atomic
     assert [c["email"]["S"] for c in claims] == [users[0]["email"]["S"]]
 
 
-def test_register_same_email_concurrently_one_wins(app, client, store, atomic_dynamodb):
-    client.get("/api/users")
+def test_register_same_email_concurrently_one_wins(engine_app):
+    app, store = engine_app, state_of(engine_app).store
+    app.test_client().get("/api/users")
     bodies = [new_user(username=f"alice{i}", email="shared@example.com") for i in range(20)]
 
     codes = _register_concurrently(app, bodies)

@@ -339,10 +339,9 @@ def test_wrong_current_password_counts_towards_the_lockout(client, clock):
     assert_locked(by_session(client, "janedoe", JANE_PASSWORD), 1)
 
 
-def test_failure_counter_is_atomic_under_concurrent_logins(
-    app, client, store, atomic_dynamodb, monkeypatch
-):
-    by_session(client, "janedoe", JANE_PASSWORD)  # tables exist before the race starts
+def test_failure_counter_is_atomic_under_concurrent_logins(engine_app):
+    app, store = engine_app, state_of(engine_app).store
+    by_session(app.test_client(), "janedoe", JANE_PASSWORD)  # tables exist before the race starts
     # Every attempt must reach the counter, so the lock is kept from engaging. No clock can
     # do that on its own: a request reads the clock before it reads the counter, and another
     # request's failure may be written in between (with a clock that gained an hour on every
@@ -364,10 +363,10 @@ def test_failure_counter_is_atomic_under_concurrent_logins(
     assert failures_of(store, "janedoe") == threads
 
 
-def test_concurrent_guesses_run_no_more_password_checks_than_the_threshold(
-    app, client, store, atomic_dynamodb, clock
-):
-    by_session(client, "janedoe", JANE_PASSWORD)  # tables exist before the race starts
+def test_concurrent_guesses_run_no_more_password_checks_than_the_threshold(engine_app):
+    app, store = engine_app, state_of(engine_app).store
+    state_of(app).clock = FakeClock()
+    by_session(app.test_client(), "janedoe", JANE_PASSWORD)  # tables exist before the race starts
     hasher = state_of(app).passwords
     checks = []
     real_check = hasher.check

@@ -337,7 +337,9 @@ def test_the_count_starts_from_the_admins_already_stored(state, store):
 
 
 @pytest.mark.parametrize("how", ["demote", "delete"])
-def test_two_admins_going_at_once_leave_exactly_one(state, store, atomic_dynamodb, how):
+def test_two_admins_going_at_once_leave_exactly_one(engine_app, how):
+    state = state_of(engine_app)
+    store = state.store
     admin(state, "carol")
     actors = [users.get_user(state, username=name) for name in ("johndoe", "carol")]
     barrier = threading.Barrier(2)
@@ -363,7 +365,9 @@ def test_two_admins_going_at_once_leave_exactly_one(state, store, atomic_dynamod
     assert tables.users.admin_count(store) == 1
 
 
-def test_one_admin_demoted_twice_at_once_counts_once(state, store, atomic_dynamodb):
+def test_one_admin_demoted_twice_at_once_counts_once(engine_app):
+    state = state_of(engine_app)
+    store = state.store
     admin(state, "carol")
     admin(state, "dave")
     john = users.get_user(state, username="johndoe")
