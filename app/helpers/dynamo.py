@@ -286,7 +286,7 @@ class DynamoInterface:
             table,
             "put_item",
             TableName=self.table_name(table),
-            Item=self._dump(item),
+            Item=self._dump_item(item),
             **self._expression_args(condition, names, values),
         )
 
@@ -338,7 +338,8 @@ class DynamoInterface:
         items = []
         for write in writes:
             body: dict[str, Any] = {"TableName": self.table_name(write.table)}
-            body["Item" if write.kind == "Put" else "Key"] = self._dump(write.target)
+            dump = self._dump_item if write.kind == "Put" else self._dump
+            body["Item" if write.kind == "Put" else "Key"] = dump(write.target)
             if write.update:
                 body["UpdateExpression"] = write.update
             body.update(self._expression_args(write.condition, write.names, write.values))
@@ -489,6 +490,14 @@ class DynamoInterface:
 
     def _dump(self, item: Mapping[str, Any]) -> dict[str, Any]:
         return {k: self._serializer.serialize(v) for k, v in item.items()}
+
+    def _dump_item(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """A whole item, without its empty attributes: a missing one reads back the same.
+
+        DynamoDB refused empty strings until 2020, and DynamoDB Local of that age still
+        does; a None stored as NULL costs space and says nothing a missing one does not.
+        """
+        return self._dump({k: v for k, v in item.items() if v is not None and v != ""})
 
     def _load(self, raw: Mapping[str, Any]) -> Item:
         return {k: self._deserializer.deserialize(v) for k, v in raw.items()}
