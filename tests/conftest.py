@@ -19,7 +19,7 @@ from moto import mock_aws
 from app import create_app, dynamodb_local
 from app.config import TestingConfig, settings_of
 from app.helpers.state import state_of
-from app.serving import stop_process
+from app.serving import start_moto_server, stop_process
 from tests.helpers import SENT_SECRETS, FakeClock, LeakCheckingClient, assert_no_secret
 
 # The schemathesis runs' seed (tests/test_openapi.py) unless FUZZ_SEED says otherwise.
@@ -178,6 +178,61 @@ def engine(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     else:
         url = request.getfixturevalue("dynamodb_local_url")
         yield {"AWS_ENDPOINT_URL_DYNAMODB": url, "TABLE_PREFIX": f"t{uuid.uuid4().hex[:12]}-"}
+
+
+@pytest.fixture(params=ENGINES)
+def served_engine(request: pytest.FixtureRequest, tmp_path: Any) -> dict[str, str]:
+    """The environment that makes `make run` or `make serve` start one engine of their own.
+
+    local: DynamoDB Local with its data in the test's own folder.
+    """
+    if request.param == "moto":
+        return {}
+    java_or_skip()
+    return {"DYNAMODB_ENGINE": "local", "DYNAMODB_LOCAL_PATH": str(tmp_path / "dynamodb")}
+
+
+@pytest.fixture(params=ENGINES)
+def external_engine(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The environment of a server pointed at a DynamoDB it did not start: a moto server of
+    its own, or the session's DynamoDB Local with a table prefix of its own."""
+    credentials = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    if request.param == "moto":
+        process, url = start_moto_server()
+        yield {"AWS_ENDPOINT_URL_DYNAMODB": url, **credentials}
+        stop_process(process)
+    else:
+        url = request.getfixturevalue("dynamodb_local_url")
+        prefix = f"t{uuid.uuid4().hex[:12]}-"
+        yield {"AWS_ENDPOINT_URL_DYNAMODB": url, "TABLE_PREFIX": prefix, **credentials}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test that runs on one engine with it, for the summary's count."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        for name in ("engine", "served_engine", "external_engine"):
+            if callspec is not None and name in callspec.params:
+                item.add_marker(f"on_{callspec.params[name]}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many tests ran on each DynamoDB engine, and how they ended."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call" and outcome == "passed":
+                continue
+            for engine in ENGINES:
+                if f"on_{engine}" in getattr(report, "keywords", {}):
+                    tally = counts.setdefault(engine, {})
+                    tally[outcome] = tally.get(outcome, 0) + 1
+    if counts:
+        parts = [
+            f"{engine}: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(tally.items()))
+            for engine, tally in sorted(counts.items())
+        ]
+        terminalreporter.write_line("DynamoDB engines: " + "; ".join(parts))
 
 
 @pytest.fixture

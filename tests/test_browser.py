@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from app.serving import child_environment, free_port, http_call, stop_process, wait_for_port
+from tests.conftest import java_or_skip
 
 try:
     from selenium import webdriver
@@ -103,7 +104,19 @@ def call(
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """run.py in a subprocess, as `make run` starts it; its base URL."""
+    """run.py in a subprocess, as `make run` starts it: its base URL."""
+    yield from _serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same with DYNAMODB_ENGINE=local: Amazon's DynamoDB Local under the page."""
+    java_or_skip()
+    data = tmp_path_factory.mktemp("dynamodb")
+    yield from _serve(tmp_path_factory, DYNAMODB_ENGINE="local", DYNAMODB_LOCAL_PATH=str(data))
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterator[str]:
     port = free_port()
     env = child_environment(
         {
@@ -117,6 +130,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "BCRYPT_ROUNDS": "4",
             # Every email change and own deletion asks for the password: the page must cope.
             "REAUTH_WINDOW": "0",
+            **settings,
         }
     )
     log_path = tmp_path_factory.mktemp("server") / "run.log"
@@ -343,6 +357,22 @@ def login_token(base: str, username: str, password: str) -> str:
 
 
 # --- the scenarios ---------------------------------------------------------------------
+
+
+@pytest.mark.on_local
+def test_the_dashboard_works_on_dynamodb_local(driver: Any, local_server: str):
+    page = Dashboard(driver, local_server)
+    driver.get(f"{local_server}/")
+    driver.execute_script("sessionStorage.clear();")
+    page.open()
+
+    page.sign_in_as("johndoe", "JohnPass123")
+
+    assert page.text("#welcome") == "Welcome, John Doe"
+    assert "janedoe" in page.usernames()
+    page.open_account()
+    page.wait_for_text("#sessions-caption", "1 session")
+    assert page.console_errors() == []
 
 
 def test_john_signs_in_and_sees_the_welcome_and_the_users(page: Dashboard, screenshots: Path):

@@ -82,9 +82,10 @@ def test_production_refuses_to_start_naming_each_problem(env, lines, stop):
     assert "Traceback" not in output
 
 
-def test_development_workers_share_one_dynamodb_and_stop_gracefully(stop):
+def test_development_workers_share_one_dynamodb_and_stop_gracefully(stop, served_engine):
     port = free_port()
-    process = start(serve_env(PORT=str(port), WEB_CONCURRENCY="2", WEB_THREADS="2"))
+    env = serve_env(PORT=str(port), WEB_CONCURRENCY="2", WEB_THREADS="2", **served_engine)
+    process = start(env)
     stop(process)
     wait_until_serving(port, process)
 
@@ -116,7 +117,7 @@ def test_development_workers_share_one_dynamodb_and_stop_gracefully(stop):
     assert "Shutting down" in output
 
 
-def test_serve_workers_share_one_budget(stop):
+def test_serve_workers_share_one_budget(stop, served_engine):
     budget, attempts = 5, 12
     port = free_port()
     env = serve_env(
@@ -125,6 +126,7 @@ def test_serve_workers_share_one_budget(stop):
         WEB_THREADS="1",  # one request at a time per worker: concurrent logins must spread
         BCRYPT_ROUNDS="8",
         RATELIMIT_LOGIN=f"{budget} per day",  # a window no test run crosses the end of
+        **served_engine,
     )
     process = start(env)
     stop(process)

@@ -16,7 +16,6 @@ from app.serving import (
     child_environment,
     free_port,
     http_call,
-    start_moto_server,
     stop_process,
     wait_for_port,
 )
@@ -36,9 +35,9 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """run.py as `make run` starts it: a free port, no DynamoDB endpoint (embedded moto)."""
-    with running(tmp_path) as started:
+def server(tmp_path: Path, served_engine: dict[str, str]) -> Iterator[Server]:
+    """run.py as `make run` starts it: a free port, no DynamoDB endpoint (its own engine)."""
+    with running(tmp_path, **served_engine) as started:
         yield started
 
 
@@ -107,9 +106,13 @@ def test_run_serves_the_api_over_http_without_logging_secrets(server):
     banner = server.stdout.read_text()
     assert f"at {server.base_url}/api/users" in banner
     assert f"docs at {server.base_url}/api/docs" in banner
-    assert "in memory and is lost on exit" in banner
-    assert "AWS_ENDPOINT_URL_DYNAMODB" in banner
-    assert "APP_ENV=production" in banner
+    if "Amazon's DynamoDB Local" in banner:  # DYNAMODB_ENGINE=local
+        assert "The data stays in" in banner
+        assert "rm -rf" in banner
+    else:
+        assert "in memory and is lost on exit" in banner
+        assert "AWS_ENDPOINT_URL_DYNAMODB" in banner
+        assert "APP_ENV=production" in banner
 
     output = server.stop()
     # The log was captured (the access lines are there), and holds no secret.
@@ -119,20 +122,11 @@ def test_run_serves_the_api_over_http_without_logging_secrets(server):
         assert secret not in output, f"the server's output leaks {secret!r}"
 
 
-@pytest.fixture
-def external_dynamodb():
-    """A DynamoDB this test started, not run.py: its URL."""
-    process, url = start_moto_server()
-    yield url
-    stop_process(process)
-
-
 @pytest.mark.parametrize(("seed", "seeded"), [(None, False), ("true", True), ("false", False)])
 def test_run_seeds_demo_users_only_into_its_own_dynamodb_unless_asked(
-    tmp_path, external_dynamodb, seed, seeded
+    tmp_path, external_engine, seed, seeded
 ):
-    settings = {"AWS_ENDPOINT_URL_DYNAMODB": external_dynamodb, "AWS_ACCESS_KEY_ID": "x"}
-    settings |= {"AWS_SECRET_ACCESS_KEY": "x", **({"SEED_DEMO_USERS": seed} if seed else {})}
+    settings = {**external_engine, **({"SEED_DEMO_USERS": seed} if seed else {})}
     with running(tmp_path, **settings) as server:
         listed = http_call(server.port, "GET", "/api/users")
 
@@ -140,8 +134,8 @@ def test_run_seeds_demo_users_only_into_its_own_dynamodb_unless_asked(
     assert ({"johndoe", "janedoe"} <= {user["username"] for user in listed.body}) is seeded
 
 
-def test_run_with_its_own_dynamodb_can_leave_the_demo_users_out(tmp_path):
-    with running(tmp_path, SEED_DEMO_USERS="false") as server:
+def test_run_with_its_own_dynamodb_can_leave_the_demo_users_out(tmp_path, served_engine):
+    with running(tmp_path, **served_engine, SEED_DEMO_USERS="false") as server:
         listed = http_call(server.port, "GET", "/api/users")
 
     assert listed.status == 200
