@@ -19,14 +19,17 @@ run: $(VENV)/.runtime
 serve: $(VENV)/.runtime
 	$(BIN)/gunicorn --config gunicorn.conf.py
 
-# Loopback load against `make serve`'s configuration over a separate moto_server (not in
-# `make test`): writes bench/results.json and bench/results.png. About five minutes.
+# Loopback load against `make serve`'s configuration over a separate DynamoDB server (not in
+# `make test`): writes bench/results.json and .png (moto), bench/results-local.json and .png
+# (DynamoDB Local). About five minutes per engine.
 # PEER=1 also measures fastapi-users (bench/peer/) from its own virtual environment.
+# ENGINE=moto|local|both (both: moto_server, then Amazon's DynamoDB Local where there is Java).
 PEER ?=
+ENGINE ?= both
 PEER_VENV := bench/.peer-venv
 
-bench: $(VENV)/.bench $(if $(PEER),$(PEER_VENV)/.installed)
-	$(BIN)/python -m bench $(if $(PEER),--peer)
+bench: $(VENV)/.bench $(if $(PEER),$(PEER_VENV)/.installed) $(if $(HAVE_JAVA),$(DYNAMODB_LOCAL_JAR))
+	$(BIN)/python -m bench --engine $(ENGINE) $(if $(PEER),--peer)
 
 test: $(VENV)/.dev $(if $(HAVE_JAVA),$(DYNAMODB_LOCAL_JAR))
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 --cov --cov-report=term

@@ -16,24 +16,41 @@ from bench.cli import Settings, parse_args
 from bench.scenarios import Bench
 from bench.servers import PEER_TABLE_PREFIX, Servers, aws_environment
 
+ENGINE_NAMES = {"moto": "moto_server", "local": "Amazon's DynamoDB Local (in memory)"}
+# The files each engine's results go to, in bench/.
+RESULTS = {"moto": "results", "local": "results-local"}
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Start the servers, measure every scenario and ceiling, stop them, then report."""
+    """Measure on each engine asked for, one after the other."""
     settings = parse_args(argv)
     # Ctrl-C (even when started from a shell that ignores it for background jobs) and
     # SIGTERM must reach the finally block below, which stops the servers.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    for engine in settings.engines:
+        status = measure(settings, engine)
+        if status:
+            return status
+    return 0
+
+
+def measure(settings: Settings, engine: str) -> int:
+    """Start the servers on `engine`, measure every scenario and ceiling, stop, report."""
+    print(f"=== on {ENGINE_NAMES[engine]}")
     with tempfile.TemporaryDirectory(prefix="users-api-bench-") as logdir:
-        servers = Servers(settings.workers, settings.threads, Path(logdir), peer=settings.peer)
+        servers = Servers(
+            settings.workers, settings.threads, Path(logdir), peer=settings.peer, engine=engine
+        )
         try:
             servers.start()
             os.environ.update(aws_environment(servers.dynamodb_url))
             workers = len(servers.worker_pids())
             peer = f", the peer's uvicorn on http://{LOOPBACK}:{servers.peer_port}"
             print(
-                f"moto_server on {servers.dynamodb_url}, gunicorn on http://{LOOPBACK}:"
-                f"{servers.app_port} ({workers} workers){peer if settings.peer else ''}"
+                f"{servers.dynamodb_role} on {servers.dynamodb_url}, gunicorn on http://"
+                f"{LOOPBACK}:{servers.app_port} ({workers} workers)"
+                f"{peer if settings.peer else ''}"
             )
             peer_versions = servers.peer_versions() if settings.peer else {}
             bench = Bench(settings, servers)
@@ -49,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
             # A second Ctrl-C must not leave a server behind half-stopped.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             servers.stop()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     report.judge(bench.results)
     print()
     print(report.table(bench.results))
     print()
-    for line in report.context(bench.results):
+    for line in report.context(bench.results, dynamodb=servers.dynamodb_role):
         print(f"context: {line}")
     timing = bench.timing
     if timing:
@@ -64,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{timing['wrong_password_p50_ms']:.1f} ms, difference "
             f"{timing['difference']:.1%} (target 10 %: {met})"
         )
+    print()
     if not settings.write:
         return 0
     info = report.machine()
@@ -72,15 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         "threads": settings.threads or DEFAULT_THREADS,
         "worker_class": "gthread",
     }
+    info["dynamodb"] = servers.dynamodb_role
     if settings.peer:
         info["peer"] = {"versions": peer_versions, "server": "uvicorn", "workers": 1}
-    document = report.payload(bench.results, timing, info, run_settings(settings))
-    report.write(document, bench.results, OUT)
-    print(f"\nwrote {OUT / 'results.json'} and {OUT / 'results.png'}")
+    document = report.payload(bench.results, timing, info, run_settings(settings, engine))
+    stem = RESULTS[engine]
+    report.write(document, bench.results, OUT, stem=stem)
+    print(f"wrote {OUT / (stem + '.json')} and {OUT / (stem + '.png')}\n")
     return 0
 
 
-def run_settings(settings: Settings) -> dict[str, Any]:
+def run_settings(settings: Settings, engine: str) -> dict[str, Any]:
     """The settings results.json records."""
     recorded: dict[str, Any] = {
         "concurrency": settings.concurrency,
@@ -90,7 +111,7 @@ def run_settings(settings: Settings) -> dict[str, Any]:
         "max_requests": settings.max_requests,
         "server": f"gunicorn --config gunicorn.conf.py (make serve), "
         f"BCRYPT_ROUNDS={BCRYPT_ROUNDS}, RATELIMIT_ENABLED=false, LOG_LEVEL=WARNING",
-        "dynamodb": "moto_server (separate process, loopback)",
+        "dynamodb": f"{ENGINE_NAMES[engine]} (separate process, loopback)",
     }
     if settings.peer:
         recorded["peer"] = (

@@ -1,4 +1,4 @@
-"""The ceilings: what raw boto3 against the same moto_server, and bcrypt, manage per second."""
+"""The ceilings: what raw boto3 against the same DynamoDB server, and bcrypt, manage per second."""
 
 from __future__ import annotations
 

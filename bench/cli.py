@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ class Settings:
     patience: float
     only: frozenset[str]
     peer: bool = False
+    engines: tuple[str, ...] = ("moto",)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,12 +65,12 @@ def parser() -> argparse.ArgumentParser:
         "--peer",
         action="store_true",
         help="also measure fastapi-users 15 with its DynamoDB adapter (bench/peer/) on the "
-        "same moto_server, from bench/.peer-venv (`make bench PEER=1` creates it)",
+        "same DynamoDB server, from bench/.peer-venv (`make bench PEER=1` creates it)",
     )
     p.add_argument(
         "--profile",
         choices=[key for key, _, _ in SCENARIOS + PEER_SCENARIOS],
-        help="sample the scenario's server and moto_server with py-spy during this scenario",
+        help="sample the scenario's server and the DynamoDB server with py-spy during it",
     )
     p.add_argument("--profile-dir", type=Path, default=Path(tempfile.gettempdir()))
     p.add_argument(
@@ -98,6 +100,13 @@ def parser() -> argparse.ArgumentParser:
         default="",
         help="comma-separated scenarios and ceilings to measure (all): "
         + ",".join([*LABELS, *CEILING_LABELS]),
+    )
+    p.add_argument(
+        "--engine",
+        choices=["moto", "local", "both"],
+        default="both",
+        help="the DynamoDB under the app and the ceilings: moto_server, Amazon's DynamoDB "
+        "Local, or one run on each, moto first (both; where there is no Java, moto only)",
     )
     p.add_argument(
         "--no-write", action="store_true", help="print only; leave bench/results.* alone"
@@ -134,4 +143,15 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         patience=max(0.0, args.patience),
         only=only,
         peer=args.peer,
+        engines=engines_of(args.engine),
     )
+
+
+def engines_of(choice: str) -> tuple[str, ...]:
+    """The engines to run on, in order; "both" means moto only where there is no Java."""
+    if choice != "both":
+        return (choice,)
+    if shutil.which("java") is None:
+        print("no Java here: measuring on moto only (DynamoDB Local needs Java)")
+        return ("moto",)
+    return ("moto", "local")

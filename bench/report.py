@@ -156,14 +156,14 @@ def table(results: dict[str, Result]) -> str:
     return "\n".join(lines)
 
 
-def context(results: dict[str, Result]) -> list[str]:
+def context(results: dict[str, Result], *, dynamodb: str = "moto_server") -> list[str]:
     """Figures that explain the ratios without being targets."""
     lines = []
     large, bearer = results.get("list_10000"), results.get("me_bearer")
     if large and "raw_scan_p50_ratio" in large.extra:
         lines.append(
             f"raw Scan page p50, {LARGE_TABLE} / {SMALL_TABLE} users: "
-            f"{large.extra['raw_scan_p50_ratio']:.2f} (moto_server's own scaling)"
+            f"{large.extra['raw_scan_p50_ratio']:.2f} ({dynamodb}'s own scaling)"
         )
     if large and "app_cpu_ratio_to_100" in large.extra:
         lines.append(
@@ -254,10 +254,12 @@ def payload(
     }
 
 
-def write(document: dict[str, Any], results: dict[str, Result], folder: Path) -> None:
-    """Write results.json and results.png into `folder`."""
-    (folder / "results.json").write_text(json.dumps(document, indent=2) + "\n")
-    chart(results, document["machine"], folder / "results.png")
+def write(
+    document: dict[str, Any], results: dict[str, Result], folder: Path, *, stem: str = "results"
+) -> None:
+    """Write `stem`.json and `stem`.png (results.json, results.png) into `folder`."""
+    (folder / f"{stem}.json").write_text(json.dumps(document, indent=2) + "\n")
+    chart(results, document["machine"], folder / f"{stem}.png")
 
 
 def chart(results: dict[str, Result], info: dict[str, Any], path: Path) -> None:
@@ -321,7 +323,8 @@ def chart(results: dict[str, Result], info: dict[str, Any], path: Path) -> None:
     concurrency = results[keys[0]].concurrency if keys else 0
     beside = " beside fastapi-users (uvicorn, 1 worker)" if peers else ""
     fig.suptitle(
-        f"Users API under gunicorn over moto_server{beside}, {concurrency} connections - "
+        f"Users API under gunicorn over {info.get('dynamodb', 'moto_server')}{beside}, "
+        f"{concurrency} connections - "
         f"{info['cpu']}, {info['cores']} cores, Python {info['python']}, {info['date'][:10]}",
         fontsize=10,
     )

@@ -130,7 +130,7 @@ class Bench:
         result.extra["cpu_cores_ours"] = round(ours, 2)
         result.extra["cpu_cores_others"] = round(others, 2)
         # CPU time per completed request by process (warm-up included on both sides): what
-        # each request costs the load generator, the server and moto_server.
+        # each request costs the load generator, the server and the DynamoDB server.
         completed = result.extra.get("completed", 0)
         if completed:
             result.extra["cpu_ms_per_request"] = {

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from app import dynamodb_local
 from app.serving import (
     LOOPBACK,
     child_environment,
@@ -41,6 +42,7 @@ PEER_PACKAGES = (
     "pwdlib",
     "bcrypt",
 )
+ENGINE_ROLES = {"moto": "moto_server", "local": "dynamodb_local"}
 # The app's settings that must not come from the shell: the bench chooses them.
 NOT_INHERITED = ("AWS_", "APP_", "WEB_")
 
@@ -59,8 +61,17 @@ class Servers:
     """moto_server, gunicorn and (with `peer`) uvicorn, each in its own process group."""
 
     def __init__(
-        self, workers: int | None, threads: int | None, logdir: Path, *, peer: bool = False
+        self,
+        workers: int | None,
+        threads: int | None,
+        logdir: Path,
+        *,
+        peer: bool = False,
+        engine: str = "moto",
     ) -> None:
+        self.engine = engine
+        # The DynamoDB server's process, as the CPU accounting and profiles name it.
+        self.dynamodb_role = ENGINE_ROLES[engine]
         self.workers = workers
         self.threads = threads
         self.logdir = logdir
@@ -74,10 +85,14 @@ class Servers:
         self.logs: list[IO[bytes]] = []
 
     def start(self) -> None:
-        """Start moto_server, then gunicorn (and the peer) against it; wait until all answer."""
-        self.moto, self.dynamodb_url = start_moto_server(
-            output=self.log("moto.log"), own_session=True
-        )
+        """Start the DynamoDB, then gunicorn (and the peer) on it; wait until all answer."""
+        if self.engine == "local":
+            # In memory: a benchmark's data need not outlive it.
+            self.moto, self.dynamodb_url = dynamodb_local.start_server(None)
+        else:
+            self.moto, self.dynamodb_url = start_moto_server(
+                output=self.log("moto.log"), own_session=True
+            )
         self.start_app()
         if self.with_peer:
             self.start_peer()
@@ -165,7 +180,7 @@ class Servers:
     def pids(self) -> dict[str, list[int]]:
         """Our servers' process ids by role, for the CPU time each request costs them."""
         roles = {
-            "moto_server": [self.moto.pid] if self.moto else [],
+            self.dynamodb_role: [self.moto.pid] if self.moto else [],
             "gunicorn": [self.app.pid, *self.worker_pids()] if self.app else [],
         }
         if self.peer is not None:
@@ -211,5 +226,5 @@ class Servers:
     def profile_targets(self, key: str) -> dict[str, Any]:
         """The processes py-spy samples during scenario `key`: its server and moto_server."""
         if key.startswith("peer_"):
-            return {"uvicorn": self.peer, "moto_server": self.moto}
-        return {"gunicorn": self.app, "moto_server": self.moto}
+            return {"uvicorn": self.peer, self.dynamodb_role: self.moto}
+        return {"gunicorn": self.app, self.dynamodb_role: self.moto}

@@ -13,7 +13,7 @@ LAYERS = (
     ("app.errors", "app.models", "app.config", "app.helpers.clock"),
     ("app.helpers",),
     ("app.controllers", "app.security", "app.openapi", "app.logs"),
-    ("app", "app.serving"),
+    ("app", "app.serving", "app.dynamodb_local"),
 )
 
 

@@ -49,3 +49,37 @@ def test_ci_requires_the_browser_tests():
     assert exported in script
     assert script.index(exported) < script.index("make test")
     assert "openjdk-17-jre-headless" in script
+
+
+def run_dynamodb_local_test(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """One DynamoDB Local test in a fresh pytest, on a PATH with Python and no Java."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").symlink_to(sys.executable)
+    environ = {k: v for k, v in os.environ.items() if k != "REQUIRE_JAVA"}
+    environ.update(PATH=str(bare), **env)
+    test = "tests/test_dynamodb_local.py::test_it_listens_on_loopback_only"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", test],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_missing_java_fails_the_run_when_required(tmp_path):
+    result = run_dynamodb_local_test(tmp_path, REQUIRE_JAVA="1")
+
+    assert result.returncode not in (0, pytest.ExitCode.NO_TESTS_COLLECTED), result.stdout
+    assert "REQUIRE_JAVA=1, but DynamoDB Local needs Java" in result.stdout
+
+
+def test_missing_java_is_a_skip_with_the_install_command_on_a_developer_machine(tmp_path):
+    result = run_dynamodb_local_test(tmp_path)
+
+    assert result.returncode == 0, result.stdout
+    assert "1 skipped" in result.stdout
+    assert "apt-get install openjdk-17-jre-headless" in result.stdout

@@ -274,3 +274,27 @@ def test_startup_checks_only_production(environment):
     settings = settings_of(ENVIRONMENTS[environment])
 
     assert startup_problems(settings, workers=9, default_region=None) == ([], [])
+
+
+def test_production_refuses_the_development_dynamodb_engine():
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings.update(AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1, DYNAMODB_ENGINE="local")
+
+    problems, _ = startup_problems(settings, workers=1, default_region=None)
+
+    assert problems == [
+        "DYNAMODB_ENGINE=local starts a development DynamoDB; production uses AWS_REGION or "
+        "AWS_ENDPOINT_URL_DYNAMODB"
+    ]
+
+
+@pytest.mark.parametrize("engine", ["moto", "local"])
+def test_the_dynamodb_engine_is_read_from_the_environment(engine):
+    assert config_from_env({"DYNAMODB_ENGINE": engine})["DYNAMODB_ENGINE"] == engine
+
+
+def test_an_unknown_dynamodb_engine_stops_start_up():
+    with pytest.raises(ConfigError) as refused:
+        config_from_env({"DYNAMODB_ENGINE": "dynalite"})
+
+    assert refused.value.problems == ["DYNAMODB_ENGINE must be moto or local"]
