@@ -32,7 +32,7 @@ bench: $(VENV)/.bench $(if $(PEER),$(PEER_VENV)/.installed) $(if $(HAVE_JAVA),$(
 	$(BIN)/python -m bench --engine $(ENGINE) $(if $(PEER),--peer)
 
 test: $(VENV)/.dev $(if $(HAVE_JAVA),$(DYNAMODB_LOCAL_JAR))
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --cov --cov-report=term
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist worksteal --cov --cov-report=term
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -188,7 +188,11 @@ def check_data_dir(path: Path) -> None:
 
 
 def start_server(
-    data_dir: Path | None, *, port: int | None = None, seconds: float = 60
+    data_dir: Path | None,
+    *,
+    port: int | None = None,
+    seconds: float = 60,
+    full_jit: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start DynamoDB Local on a free loopback port; once it listens, it and its URL.
 
@@ -197,7 +201,7 @@ def start_server(
     """
     port = port or free_port()
     with tempfile.TemporaryFile() as output:
-        process = start(port=port, data_dir=data_dir, output=output)
+        process = start(port=port, data_dir=data_dir, output=output, full_jit=full_jit)
         try:
             _wait_until_serving(port, process, output, seconds)
         except RuntimeError as exc:
@@ -234,6 +238,7 @@ def start(
     data_dir: Path | None,
     output: IO[bytes] | int = subprocess.DEVNULL,
     cache: Path | None = None,
+    full_jit: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start DynamoDB Local on 127.0.0.1:`port`, its data in `data_dir` (None: in memory).
 
@@ -253,6 +258,9 @@ def start(
         executable,
         f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
         "-Dorg.eclipse.jetty.LEVEL=WARN",
+        # The quick JIT alone and one GC thread: a third less CPU for a development server
+        # or a test (which share 2 cores with the app); a benchmark wants the full JIT.
+        *([] if full_jit else ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]),
         *properties,
         "-cp",
         f"{home / 'DynamoDBLocal.jar'}{os.pathsep}{home / 'DynamoDBLocal_lib' / '*'}",

@@ -88,7 +88,7 @@ class Servers:
         """Start the DynamoDB, then gunicorn (and the peer) on it; wait until all answer."""
         if self.engine == "local":
             # In memory: a benchmark's data need not outlive it.
-            self.moto, self.dynamodb_url = dynamodb_local.start_server(None)
+            self.moto, self.dynamodb_url = dynamodb_local.start_server(None, full_jit=True)
         else:
             self.moto, self.dynamodb_url = start_moto_server(
                 output=self.log("moto.log"), own_session=True

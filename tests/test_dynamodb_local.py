@@ -183,7 +183,7 @@ def test_it_listens_on_loopback_only(dynamodb_local_url):
 # -- Data that survives a restart ----------------------------------------------------------------
 
 
-def test_run_keeps_users_across_a_restart(tmp_path):
+def test_run_keeps_users_across_a_restart_and_stops_dynamodb_local_with_it(tmp_path):
     java_or_skip()
     data = tmp_path / "data"
     settings = {"DYNAMODB_ENGINE": "local", "DYNAMODB_LOCAL_PATH": str(data)}
@@ -193,7 +193,9 @@ def test_run_keeps_users_across_a_restart(tmp_path):
 
     with running(tmp_path / "first", **settings) as first:
         assert http_call(first.port, "POST", "/api/users", body=body).status == 201
-        said = first.stop()
+        said = first.stop(signal.SIGINT)  # Ctrl-C in a terminal
+    dynamodb_port = int(_dynamodb_url(said).rsplit(":", 1)[1])
+    assert not _answers(dynamodb_port), "DynamoDB Local outlived the server"
     assert f"The data stays in {data} across restarts" in said
     assert f"rm -rf {data}" in said
     assert (data / "shared-local-instance.db").is_file()
@@ -202,22 +204,12 @@ def test_run_keeps_users_across_a_restart(tmp_path):
         login = http_call(second.port, "POST", "/api/sessions", body=LOGIN)
         assert login.status == 201, login.body
         assert login.body["user"]["email"] == "keeper@example.com"
+        said = second.stop()  # SIGTERM, as a service manager stops it
+    assert not _answers(int(_dynamodb_url(said).rsplit(":", 1)[1]))
 
 
-def test_run_stops_dynamodb_local_when_it_stops(tmp_path):
-    java_or_skip()
-    data = tmp_path / "data"
-    with running(tmp_path, DYNAMODB_ENGINE="local", DYNAMODB_LOCAL_PATH=str(data)) as server:
-        url = next(
-            line.split()[-1]
-            for line in server.stdout.read_text().splitlines()
-            if line.startswith("DynamoDB: ")
-        )
-        port = int(url.rsplit(":", 1)[1])
-        assert _answers(port)
-        server.stop()  # SIGTERM, as a service manager stops it
-
-    assert not _answers(port)
+def _dynamodb_url(output: str) -> str:
+    return next(line.split()[-1] for line in output.splitlines() if line.startswith("DynamoDB: "))
 
 
 def _answers(port: int) -> bool:
