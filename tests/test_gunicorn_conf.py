@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import signal
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +117,10 @@ def test_development_workers_share_one_dynamodb_and_stop_gracefully(stop, served
     assert process.returncode == 0
     assert "shared by the 2 workers" in output
     assert "Shutting down" in output
+    # The development DynamoDB it started stopped with it.
+    dynamodb_port = int(re.search(r"on http://127\.0\.0\.1:(\d+) shared by", output)[1])
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", dynamodb_port), timeout=1).close()
 
 
 def test_serve_workers_share_one_budget(stop, served_engine):
