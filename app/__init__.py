@@ -8,7 +8,7 @@ from typing import Any
 from apiflask import APIFlask
 from flask_limiter import Limiter
 
-from app import errors, logs, openapi, security
+from app import cli, errors, logs, openapi, security
 from app.config import Config, config_from_env, settings_of, validate
 from app.controllers import docs, health, pages, sessions, users
 from app.helpers import rate_limits, tables
@@ -80,4 +80,5 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     security.init_app(app)
+    app.cli.add_command(cli.group)
     return app

@@ -189,18 +189,26 @@ class DynamoInterface:
         """The real DynamoDB name of a logical table."""
         return f"{self.table_prefix}{table}"
 
-    def ensure_table(self, table: str) -> None:
-        """Make sure `table` exists and is active; checked once per process."""
+    def ensure_table(self, table: str) -> bool:
+        """Make sure `table` exists and is active (checked once per process).
+
+        Whether this call created it.
+        """
         if table in self._ready:
-            return
+            return False
         with self._lock:
             if table in self._ready:
-                return
+                return False
             created = self._translate(self._create_if_missing, self._specs[table])
             self._ready.add(table)
         if created:
             for callback in self._on_create.get(table, []):
                 callback()
+        return created
+
+    def table_names(self) -> list[str]:
+        """The tables registered with this store (without the prefix)."""
+        return list(self._specs)
 
     def _create_if_missing(self, spec: TableSpec) -> bool:
         name = self.table_name(spec.name)

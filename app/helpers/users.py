@@ -66,6 +66,30 @@ DEMO_USERS = tuple(
 )
 
 
+# Who acts in an operator's command (`flask users ...`): as an admin would, and named so in
+# the security events. The parentheses keep it apart from every possible username.
+OPERATOR = UserItem(
+    username="(operator)",
+    email="",
+    first_name="",
+    last_name="",
+    account_type="admin_user",
+    password_hash="",
+    created_at="",
+    updated_at="",
+)
+
+
+def find_user(state: AppState, *, username_or_email: str) -> UserItem:
+    """A user by username, or by exact email (one read of its claim, then the user)."""
+    if "@" in username_or_email:
+        owner = tables.users.owner_of_email(state.store, username_or_email.strip().lower())
+        if owner is None:
+            raise NotFound(f"There is no user with the email {username_or_email!r}.")
+        return get_user(state, username=owner)
+    return get_user(state, username=username_or_email)
+
+
 def create_user(state: AppState, *, data: UserCreate, actor: UserItem | None) -> UserItem:
     """Register a user; only an admin may create another admin."""
     if data.account_type == "admin_user" and not (actor and actor.is_admin):

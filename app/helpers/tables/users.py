@@ -48,6 +48,12 @@ def get(store: DynamoInterface, username: str) -> UserItem | None:
     return UserItem.model_validate(item) if item else None
 
 
+def owner_of_email(store: DynamoInterface, email: str) -> str | None:
+    """The username that holds the claim on `email` (one read), or None."""
+    claim = store.get(EMAILS, {"email": email})
+    return str(claim["username"]) if claim else None
+
+
 def insert(store: DynamoInterface, user: UserItem) -> None:
     """Store a new user and claim their email, both or neither; `Claimed` names the loser.
 

@@ -1,0 +1,202 @@
+"""Operators' commands, on Flask's CLI: `flask --app app users --help`.
+
+Each command builds nothing of its own: it calls the same services as the API, as the
+operator (an admin named "(operator)" in the security events), against the app's DynamoDB.
+Success exits 0; a failure exits 1 with one line. No command prints a password or a hash.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from flask.cli import AppGroup
+from pydantic import ValidationError
+
+from app.errors import AppError, ValidationFailed
+from app.helpers import sessions, users
+from app.helpers.state import current_state
+from app.models import UserCreate, UserItem, UserUpdate
+
+group = AppGroup("users", help="Manage the users: create the first admin, and more.")
+ACCOUNT_TYPES = click.Choice(["admin_user", "standard_user"])
+
+
+@contextmanager
+def _one_line_failures() -> Iterator[None]:
+    """Turn the service's errors into one line on standard error and exit status 1."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        fields = "; ".join(f"{e['field']}: {e['detail']}" for e in exc.errors or [])
+        raise click.ClickException(f"{exc.detail} {fields}".strip()) from exc
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise click.ClickException(f"The request has invalid fields. {fields}") from exc
+    except AppError as exc:
+        raise click.ClickException(exc.detail) from exc
+
+
+def _command(name: str, **options: Any) -> Callable[[Callable[..., None]], Any]:
+    """A command of the group whose service errors become one line and exit status 1."""
+
+    def decorate(function: Callable[..., None]) -> Any:
+        @functools.wraps(function)  # with the options and arguments click attached to it
+        def run(*args: Any, **kwargs: Any) -> None:
+            # A failure's own line says it all: not a second from the store's warning about
+            # it. The security events still go to the app's loggers.
+            logging.getLogger("app.helpers.dynamo").setLevel(logging.ERROR)
+            with _one_line_failures():
+                function(*args, **kwargs)
+
+        return group.command(name, **options)(run)
+
+    return decorate
+
+
+def _new_password(from_stdin: bool) -> str:
+    """The new password: one line of standard input, or typed twice without echo."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise click.ClickException("--password-stdin: standard input is empty")
+        return line.rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _describe(user: UserItem) -> str:
+    return (
+        f"{user.username}  {user.account_type}  {user.email}  "
+        f"{user.first_name} {user.last_name}  (created {user.created_at})"
+    )
+
+
+password_stdin = click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (one line)."
+)
+
+
+@_command("init-db")
+def init_db() -> None:
+    """Create every table (and its TTL) that is missing, and wait until each is active."""
+    store = current_state().store
+    for table in store.table_names():
+        created = store.ensure_table(table)
+        click.echo(f"{store.table_name(table)}: {'created' if created else 'exists'}")
+
+
+@_command("create")
+@click.argument("username")
+@click.option("--email", required=True)
+@click.option("--first-name", required=True)
+@click.option("--last-name", required=True)
+@click.option("--admin", is_flag=True, help="Make an admin (how the first admin is made).")
+@password_stdin
+def create(
+    username: str, email: str, first_name: str, last_name: str, admin: bool, password_stdin: bool
+) -> None:
+    """Create a user, with the API's validation and password policy."""
+    password = _new_password(password_stdin)
+    data = UserCreate(
+        username=username,
+        email=email,
+        password=password,
+        first_name=first_name,
+        last_name=last_name,
+        account_type="admin_user" if admin else "standard_user",
+    )
+    user = users.create_user(current_state(), data=data, actor=users.OPERATOR)
+    click.echo(f"created {user.username} ({user.account_type})")
+
+
+@_command("set-password")
+@click.argument("username")
+@password_stdin
+def set_password(username: str, password_stdin: bool) -> None:
+    """Set a user's password; every session of the user ends."""
+    password = _new_password(password_stdin)
+    user = users.update_user(
+        current_state(),
+        actor=users.OPERATOR,
+        username=username,
+        changes=UserUpdate(password=password),
+    )
+    click.echo(f"password of {user.username} set; their sessions have ended")
+
+
+@_command("set-type")
+@click.argument("username")
+@click.argument("account_type", metavar="admin_user|standard_user", type=ACCOUNT_TYPES)
+def set_type(username: str, account_type: str) -> None:
+    """Make a user an admin or a standard user (there is always at least one admin)."""
+    user = users.update_user(
+        current_state(),
+        actor=users.OPERATOR,
+        username=username,
+        changes=UserUpdate(account_type=account_type),
+    )
+    click.echo(f"{user.username} is {user.account_type}")
+
+
+@_command("unlock")
+@click.argument("username")
+def unlock(username: str) -> None:
+    """Forget a user's failed logins: a locked account can log in at once."""
+    users.unlock_user(current_state(), actor=users.OPERATOR, username=username)
+    click.echo(f"{username} unlocked")
+
+
+@_command("revoke-sessions")
+@click.argument("username")
+def revoke_sessions(username: str) -> None:
+    """End every session of a user at once."""
+    sessions.revoke_all(current_state(), actor=users.OPERATOR, username=username)
+    click.echo(f"every session of {username} has ended")
+
+
+@_command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(username: str, yes: bool) -> None:
+    """Delete a user, release their email and end their sessions."""
+    user = users.get_user(current_state(), username=username)
+    if not yes:
+        click.confirm(f"Delete {user.username} ({user.email}) for good?", abort=True)
+    users.delete_user(current_state(), actor=users.OPERATOR, username=user.username)
+    click.echo(f"deleted {user.username}")
+
+
+@_command("list")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many.")
+@click.option("--type", "account_type", type=ACCOUNT_TYPES, default=None)
+def list_users(limit: int | None, account_type: str | None) -> None:
+    """List users, a Scan page of 100 at a time (`show` gives one user's email)."""
+    state, cursor, shown = current_state(), None, 0
+    while limit is None or shown < limit:
+        page, cursor = users.list_users(state, limit=100, cursor=cursor, actor=users.OPERATOR)
+        for user in page:
+            if account_type and user.account_type != account_type:
+                continue
+            click.echo(f"{user.username}  {user.account_type}  {user.first_name} {user.last_name}")
+            shown += 1
+            if limit is not None and shown >= limit:
+                break
+        if cursor is None:
+            break
+    click.echo(f"{shown} user{'s' if shown != 1 else ''}")
+
+
+@_command("show")
+@click.argument("username_or_email")
+def show(username_or_email: str) -> None:
+    """Show one user, found by username or by exact email."""
+    user = users.find_user(current_state(), username_or_email=username_or_email)
+    click.echo(_describe(user))

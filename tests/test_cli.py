@@ -1,0 +1,221 @@
+"""Operators' commands through Flask's CLI runner, against moto."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from app.helpers import tables
+from app.helpers.state import state_of
+from tests.faults import inject_sends
+from tests.helpers import JOHN, basic, bearer, login
+
+ADA = ["ada", "--email", "ada@example.com", "--first-name", "Ada", "--last-name", "Lovelace"]
+ADA_PASSWORD = "a long admin passphrase"
+
+
+@pytest.fixture
+def run(app):
+    """Run `flask users ...` in the app; the result (exit code, output)."""
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str, input: str | None = None):
+        result = runner.invoke(args=["users", *args], input=input)
+        for secret in (ADA_PASSWORD, "JohnPass123", "$2b$", "password_hash"):
+            assert secret not in result.output, f"the command printed {secret!r}"
+        return result
+
+    return invoke
+
+
+def test_init_db_creates_every_table_once(aws, settings):
+    app = create_app({**settings, "SEED_DEMO_USERS": False})
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["users", "init-db"])
+    again = runner.invoke(args=["users", "init-db"])
+
+    store = state_of(app).store
+    names = [store.table_name(table) for table in store.table_names()]
+    assert first.exit_code == 0
+    assert first.output.splitlines() == [f"{name}: created" for name in names]
+    assert again.output.splitlines() == [f"{name}: exists" for name in names]
+    listed = store.client.list_tables()["TableNames"]
+    assert set(names) <= set(listed)
+
+
+def test_create_makes_the_first_admin_who_can_sign_in(run, client):
+    result = run("create", *ADA, "--admin", "--password-stdin", input=f"{ADA_PASSWORD}\n")
+
+    assert (result.exit_code, result.output) == (0, "created ada (admin_user)\n")
+    me = client.get("/api/user", headers=basic("ada", ADA_PASSWORD))
+    assert me.json["account_type"] == "admin_user"
+
+
+def test_create_prompts_twice_without_echo(run, client):
+    result = run("create", *ADA, input=f"{ADA_PASSWORD}\n{ADA_PASSWORD}\n")
+
+    assert result.exit_code == 0
+    assert "created ada (standard_user)" in result.output
+    assert client.get("/api/user", headers=basic("ada", ADA_PASSWORD)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "line"),
+    [
+        (
+            [*ADA, "--password-stdin"],
+            "short\n",
+            "Error: The request has invalid fields. password: String should have at least 8 "
+            "characters",
+        ),
+        (
+            [*ADA, "--password-stdin"],
+            "password\n",
+            "Error: The request has invalid fields. password: is one of the most commonly used "
+            "passwords; choose another",
+        ),
+        (
+            ["johndoe", *ADA[1:], "--password-stdin"],
+            f"{ADA_PASSWORD}\n",
+            "Error: The username 'johndoe' is already taken.",
+        ),
+        (
+            ["ada", "--email", "not-an-email", *ADA[3:], "--password-stdin"],
+            f"{ADA_PASSWORD}\n",
+            "Error: The request has invalid fields. email: value is not a valid email address: "
+            "An email address must have an @-sign.",
+        ),
+        ([*ADA, "--password-stdin"], "", "Error: --password-stdin: standard input is empty"),
+    ],
+    ids=["short-password", "common-password", "taken-username", "bad-email", "empty-stdin"],
+)
+def test_create_refuses_what_the_api_refuses_in_one_line(run, client, args, stdin, line):
+    client.get("/api/users")  # the demo users exist
+    result = run("create", *args, input=stdin)
+
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == line
+    assert client.get("/api/users/ada").status_code == 404
+
+
+def test_set_password_ends_the_sessions_and_the_new_one_signs_in(run, client):
+    token = bearer(login(client, "janedoe", "JanePass123")["token"])
+
+    result = run("set-password", "janedoe", "--password-stdin", input="a fresh passphrase\n")
+
+    assert result.exit_code == 0
+    assert client.get("/api/user", headers=token).status_code == 401
+    assert (
+        client.get("/api/user", headers=basic("janedoe", "a fresh passphrase")).status_code == 200
+    )
+
+
+def test_set_type_keeps_one_admin_at_least(run, client):
+    client.get("/api/users")
+
+    refused = run("set-type", "johndoe", "standard_user")
+    promoted = run("set-type", "janedoe", "admin_user")
+    demoted = run("set-type", "johndoe", "standard_user")
+
+    assert refused.exit_code == 1
+    assert "'johndoe' is the last admin: make another admin first." in refused.output
+    assert (promoted.exit_code, demoted.exit_code) == (0, 0)
+    assert client.get("/api/users/johndoe").json["account_type"] == "standard_user"
+
+
+def test_unlock_lets_a_locked_account_sign_in(run, client):
+    for _ in range(5):
+        client.get("/api/user", headers=basic("janedoe", "not her password"))
+    assert client.get("/api/user", headers=basic("janedoe", "JanePass123")).status_code == 429
+
+    assert run("unlock", "janedoe").exit_code == 0
+    assert client.get("/api/user", headers=basic("janedoe", "JanePass123")).status_code == 200
+
+
+def test_revoke_sessions_ends_every_token(run, client):
+    tokens = [bearer(login(client, "janedoe", "JanePass123")["token"]) for _ in range(2)]
+
+    assert run("revoke-sessions", "janedoe").exit_code == 0
+    assert [client.get("/api/user", headers=t).status_code for t in tokens] == [401, 401]
+
+
+def test_delete_asks_first(run, client):
+    client.get("/api/users")
+
+    kept = run("delete", "janedoe", input="n\n")
+    deleted = run("delete", "janedoe", "--yes")
+
+    assert kept.exit_code == 1
+    assert "Delete janedoe (janedoe@example.com) for good?" in kept.output
+    assert deleted.exit_code == 0
+    assert client.get("/api/users/janedoe").status_code == 404
+
+
+def test_list_filters_by_type_and_stops_at_the_limit(run, client):
+    client.get("/api/users")
+
+    everyone = run("list")
+    admins = run("list", "--type", "admin_user")
+    one = run("list", "--limit", "1")
+
+    assert everyone.output.splitlines() == [
+        "janedoe  standard_user  Jane Doe",
+        "johndoe  admin_user  John Doe",
+        "2 users",
+    ]
+    assert admins.output.splitlines() == ["johndoe  admin_user  John Doe", "1 user"]
+    assert one.output.splitlines()[-1] == "1 user"
+
+
+@pytest.mark.parametrize("who", ["janedoe", "JaneDoe@Example.com"])
+def test_show_finds_a_user_by_username_or_email(run, client, who):
+    client.get("/api/users")
+
+    result = run("show", who)
+
+    assert result.exit_code == 0
+    assert result.output.startswith("janedoe  standard_user  janedoe@example.com  Jane Doe")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["show", "nobody"], "Error: There is no user 'nobody'."),
+        (["show", "nobody@example.com"], "Error: There is no user with the email "),
+        (["delete", "nobody", "--yes"], "Error: There is no user 'nobody'."),
+        (["unlock", "nobody"], "Error: There is no user 'nobody'."),
+        (["set-type", "nobody", "admin_user"], "Error: There is no user 'nobody'."),
+    ],
+)
+def test_a_user_that_does_not_exist_is_one_line_and_exit_1(run, client, args, line):
+    client.get("/api/users")
+
+    result = run(*args)
+
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith(line)
+
+
+def test_dynamodb_down_is_one_line_and_exit_1(run, client, app, no_backoff):
+    client.get("/api/users")
+    inject_sends(state_of(app).store, "*", ["ServiceUnavailable"] * 20, status=503)
+
+    result = run("show", "janedoe")
+
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: The database is unavailable; try again shortly."
+    ]
+
+
+def test_operator_changes_are_security_events_by_the_operator(run, client, caplog):
+    client.get("/api/users", headers=JOHN)
+
+    run("set-type", "janedoe", "admin_user")
+
+    events = [r for r in caplog.records if r.name == "app.security"]
+    assert (events[-1].event, events[-1].event_fields["by"]) == (
+        "account_type_changed",
+        "(operator)",
+    )
+    assert tables.users.admin_count(state_of(client.application).store) == 2
