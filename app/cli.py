@@ -19,7 +19,7 @@ from flask.cli import AppGroup
 from pydantic import ValidationError
 
 from app.errors import AppError, ValidationFailed
-from app.helpers import sessions, users
+from app.helpers import consistency, sessions, users
 from app.helpers.state import current_state
 from app.models import UserCreate, UserItem, UserUpdate
 
@@ -200,3 +200,27 @@ def show(username_or_email: str) -> None:
     """Show one user, found by username or by exact email."""
     user = users.find_user(current_state(), username_or_email=username_or_email)
     click.echo(_describe(user))
+
+
+@_command("check")
+@click.option("--fix", is_flag=True, help="Repair each problem, with conditional writes.")
+def check(fix: bool) -> None:
+    """Find leftovers that should never exist, and with --fix repair them.
+
+    Email claims whose user is gone or has another email, users whose email is unclaimed,
+    sessions of deleted users.
+    """
+    state = current_state()
+    problems = consistency.find_problems(state)
+    for problem in problems:
+        if fix:
+            repaired = consistency.repair(state, problem)
+            outcome = "repaired" if repaired else "no longer a problem"
+            click.echo(f"{outcome}: {problem.description}")
+        else:
+            click.echo(problem.description)
+    if not problems:
+        click.echo("no problems found")
+    elif not fix:
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        raise click.ClickException(f"{count} found: run `users check --fix` to repair them")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.helpers import tables
+from app.helpers import consistency, tables
 from app.helpers.state import state_of
 from tests.faults import inject_sends
 from tests.helpers import JOHN, basic, bearer, login
@@ -219,3 +219,79 @@ def test_operator_changes_are_security_events_by_the_operator(run, client, caplo
         "(operator)",
     )
     assert tables.users.admin_count(state_of(client.application).store) == 2
+
+
+def test_check_finds_nothing_in_tables_the_app_wrote(run, client):
+    client.get("/api/users")
+    login(client, "janedoe", "JanePass123")
+
+    result = run("check")
+
+    assert (result.exit_code, result.output) == (0, "no problems found\n")
+
+
+def test_check_finds_the_leftovers_of_a_users_table_deleted_by_hand_and_fix_repairs_them(
+    run, client, app
+):
+    client.get("/api/users")
+    login(client, "janedoe", "JanePass123")
+    store = state_of(app).store
+    # An operator deletes jane's user item by hand: her claim and session are left behind.
+    delete_raw(store, "users", {"username": {"S": "janedoe"}})
+    # And john's claim disappears: his email is unclaimed.
+    delete_raw(store, "user_emails", {"email": {"S": "johndoe@example.com"}})
+
+    jane_session = session_id(store)
+    found = run("check")
+    fixed = run("check", "--fix")
+    again = run("check")
+
+    assert found.exit_code == 1
+    assert found.output.splitlines()[:-1] == [
+        "email claim 'janedoe@example.com' belongs to 'janedoe', who is gone",
+        "user 'johndoe' has the email 'johndoe@example.com', which is not claimed for them",
+        f"session {jane_session!r} belongs to 'janedoe', who is gone",
+    ]
+    assert found.output.splitlines()[-1] == (
+        "Error: 3 problems found: run `users check --fix` to repair them"
+    )
+    assert fixed.exit_code == 0
+    assert [line.split(":")[0] for line in fixed.output.splitlines()] == ["repaired"] * 3
+    assert (again.exit_code, again.output) == (0, "no problems found\n")
+    # jane's address can be registered again; john's is his once more.
+    assert client.post("/api/users", json=new_account("jane2", "janedoe")).status_code == 201
+    assert client.post("/api/users", json=new_account("john2", "johndoe")).status_code == 409
+
+
+def test_a_repair_that_lost_a_race_writes_nothing(client, app):
+    client.get("/api/users")
+    store = state_of(app).store
+    delete_raw(store, "users", {"username": {"S": "janedoe"}})
+    problems = consistency.find_problems(state_of(app))
+    # jane registers again, with the same email, before the repair lands.
+    store.client.put_item(
+        TableName=store.table_name("users"),
+        Item={"username": {"S": "janedoe"}, "email": {"S": "janedoe@example.com"}},
+    )
+
+    assert [consistency.repair(state_of(app), p) for p in problems] == [False]
+    assert store.get("user_emails", {"email": "janedoe@example.com"})["username"] == "janedoe"
+
+
+def delete_raw(store, table: str, key: dict) -> None:
+    store.client.delete_item(TableName=store.table_name(table), Key=key)
+
+
+def session_id(store) -> str:
+    items = store.client.scan(TableName=store.table_name("sessions"))["Items"]
+    return items[0]["id"]["S"]
+
+
+def new_account(username: str, email_name: str) -> dict:
+    return {
+        "username": username,
+        "email": f"{email_name}@example.com",
+        "password": "a long enough secret",
+        "first_name": "New",
+        "last_name": "User",
+    }
