@@ -189,6 +189,10 @@ class ListQuery(_Input):
     cursor: str = Field(  # type: ignore[assignment]
         None, max_length=200, description="Opaque cursor from the previous page's Link header"
     )
+    email: Email = Field(  # type: ignore[assignment]
+        None,
+        description="Admins only: the user with exactly this email (a list of one, or empty)",
+    )
 
 
 class CredentialsQuery(_Input):

@@ -823,3 +823,32 @@ def test_anonymous_directory_reads_have_a_budget_per_address(aws, settings):
     assert client.get("/api/users", headers=JANE).status_code == 200
     other = client.get("/api/users", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert other.status_code == 200
+
+
+# -- Finding a user by email (admins) -------------------------------------------------------
+
+
+def test_an_admin_finds_a_user_by_exact_email(client, alice):
+    found = client.get("/api/users", query_string={"email": "Alice@Example.com"}, headers=JOHN)
+    nobody = client.get("/api/users", query_string={"email": "nobody@example.com"}, headers=JOHN)
+
+    assert found.status_code == 200
+    assert [user["username"] for user in found.json] == ["alice"]
+    assert "Link" not in found.headers
+    assert (nobody.status_code, nobody.json) == (200, [])
+
+
+@pytest.mark.parametrize(("headers", "status"), [({}, 401), (JANE, 403)])
+def test_only_an_admin_searches_by_email(client, alice, headers, status):
+    response = client.get(
+        "/api/users", query_string={"email": "alice@example.com"}, headers=headers
+    )
+
+    problem = assert_problem(response, status)
+    assert "alice" not in str(problem)
+
+
+def test_a_search_by_a_malformed_email_is_422(client):
+    response = client.get("/api/users", query_string={"email": "not-an-email"}, headers=JOHN)
+
+    assert assert_problem(response, 422)["errors"][0]["field"] == "email"

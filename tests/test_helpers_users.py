@@ -405,3 +405,22 @@ def test_a_change_never_lands_on_a_user_registered_again_meanwhile(state, store)
 
     stored = tables.users.get(store, "alice")
     assert (stored.first_name, stored.last_name) == ("Another", "Liddell")
+
+
+def test_find_by_email_reads_the_claim_and_the_user_only(state, store):
+    alice = create(state)
+    john = users.get_user(state, username="johndoe")
+    calls = record_calls(store)
+
+    found = users.find_by_email(state, email="alice@example.com", actor=john)
+
+    assert [user.username for user in found] == [alice.username]
+    assert calls == ["GetItem", "GetItem"]  # never a Scan
+
+
+def test_find_by_email_finds_no_one_through_a_leftover_claim(state, store):
+    create(state)
+    john = users.get_user(state, username="johndoe")
+    store.client.delete_item(TableName=store.table_name(USERS), Key={"username": {"S": "alice"}})
+
+    assert users.find_by_email(state, email="alice@example.com", actor=john) == []

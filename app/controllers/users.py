@@ -35,12 +35,18 @@ bp = APIBlueprint("users", __name__, url_prefix="/api", tag="Users")
 @directory_budget
 @access(OPTIONAL)
 def list_users(query: ListQuery, caller: Caller | None) -> tuple:
-    """List users, one page at a time; the Link header points at the next page."""
+    """List users, one page at a time; the Link header points at the next page.
+
+    With `email`, an admin finds the user registered with exactly that address.
+    """
+    actor = caller.user if caller else None
+    if query.email is not None:
+        return users.find_by_email(current_state(), email=query.email, actor=actor), 200, {}
     page, cursor = users.list_users(
         current_state(),
         limit=query.limit,
         cursor=query.cursor,
-        actor=caller.user if caller else None,
+        actor=actor,
         directory=current_app.config["DIRECTORY"],
     )
     headers = {}

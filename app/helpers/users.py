@@ -90,6 +90,22 @@ def find_user(state: AppState, *, username_or_email: str) -> UserItem:
     return get_user(state, username=username_or_email)
 
 
+def find_by_email(state: AppState, *, email: str, actor: UserItem | None) -> list[UserPublic]:
+    """The user with exactly this email, as a list of one (or none); admins only.
+
+    One read of the email's claim, then the user: never a Scan. Whether an address is
+    registered is not for anyone else to learn.
+    """
+    if actor is None:
+        raise Unauthorized()
+    if not actor.is_admin:
+        raise Forbidden("Only an admin can search by email.")
+    owner = tables.users.owner_of_email(state.store, email)
+    user = tables.users.get(state.store, owner) if owner else None
+    # A claim whose user is gone or has moved on finds no one (`users check` repairs it).
+    return [user.public()] if user is not None and user.email == email else []
+
+
 def create_user(state: AppState, *, data: UserCreate, actor: UserItem | None) -> UserItem:
     """Register a user; only an admin may create another admin."""
     if data.account_type == "admin_user" and not (actor and actor.is_admin):
