@@ -50,11 +50,7 @@ def on_starting(server: Any) -> None:
     if settings["AWS_ENDPOINT_URL_DYNAMODB"] or settings["APP_ENV"] == "production":
         return
     if settings["DYNAMODB_ENGINE"] == "local":
-        path = dynamodb_local.data_path(settings["DYNAMODB_LOCAL_PATH"])
-        try:
-            _embedded, url = dynamodb_local.start_server(path)
-        except dynamodb_local.EngineError as exc:
-            sys.exit(f"error: {exc}")
+        _embedded, url, path = dynamodb_local.start_configured(settings)
         log.warning(
             "DynamoDB: Amazon's DynamoDB Local on %s shared by the %d workers; its data stays "
             "in %s across restarts (stop the server and delete that folder to start afresh).",

@@ -46,11 +46,7 @@ def main() -> None:
         elif settings["APP_ENV"] == "production":
             dynamo = f"AWS, region {settings['AWS_REGION'] or 'from the AWS configuration'}"
         elif settings["DYNAMODB_ENGINE"] == "local":
-            path = dynamodb_local.data_path(settings["DYNAMODB_LOCAL_PATH"])
-            try:
-                process, dynamo = dynamodb_local.start_server(path)
-            except dynamodb_local.EngineError as exc:
-                sys.exit(f"error: {exc}")
+            process, dynamo, path = dynamodb_local.start_configured(settings)
             started.callback(stop_process, process, group=True)
             note = LOCAL_NOTE.format(url=dynamo, path=path)
         else:

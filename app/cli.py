@@ -72,6 +72,13 @@ def _new_password(from_stdin: bool) -> str:
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
+def _change(username: str, changes: UserUpdate) -> UserItem:
+    """Apply `changes` to a user as the operator (an admin changing another's account)."""
+    return users.update_user(
+        current_state(), actor=users.OPERATOR, username=username, changes=changes
+    )
+
+
 def _describe(user: UserItem) -> str:
     return (
         f"{user.username}  {user.account_type}  {user.email}  "
@@ -122,13 +129,7 @@ def create(
 @password_stdin
 def set_password(username: str, password_stdin: bool) -> None:
     """Set a user's password; every session of the user ends."""
-    password = _new_password(password_stdin)
-    user = users.update_user(
-        current_state(),
-        actor=users.OPERATOR,
-        username=username,
-        changes=UserUpdate(password=password),
-    )
+    user = _change(username, UserUpdate(password=_new_password(password_stdin)))
     click.echo(f"password of {user.username} set; their sessions have ended")
 
 
@@ -137,12 +138,7 @@ def set_password(username: str, password_stdin: bool) -> None:
 @click.argument("account_type", metavar="admin_user|standard_user", type=ACCOUNT_TYPES)
 def set_type(username: str, account_type: str) -> None:
     """Make a user an admin or a standard user (there is always at least one admin)."""
-    user = users.update_user(
-        current_state(),
-        actor=users.OPERATOR,
-        username=username,
-        changes=UserUpdate(account_type=account_type),
-    )
+    user = _change(username, UserUpdate(account_type=account_type))
     click.echo(f"{user.username} is {user.account_type}")
 
 

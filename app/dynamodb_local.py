@@ -26,8 +26,9 @@ import tarfile
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from app.serving import (
     LOOPBACK,
@@ -209,6 +210,19 @@ def start_server(
             raise EngineError(f"DynamoDB Local did not start: {exc}") from exc
     use_dummy_credentials()
     return process, f"http://{LOOPBACK}:{port}"
+
+
+def start_configured(settings: Mapping[str, Any]) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start `make run`'s or `make serve`'s DynamoDB Local: it, its URL, its data folder.
+
+    The data is in DYNAMODB_LOCAL_PATH; when it cannot start, exit with one line.
+    """
+    path = data_path(settings["DYNAMODB_LOCAL_PATH"])
+    try:
+        process, url = start_server(path)
+    except EngineError as exc:
+        sys.exit(f"error: {exc}")
+    return process, url, path
 
 
 def _wait_until_serving(

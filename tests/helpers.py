@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -163,3 +165,10 @@ def directives(policy: str) -> dict[str, list[str]]:
         name, *values = directive.split()
         parsed[name] = values
     return parsed
+
+
+def path_without_java(folder: Path) -> str:
+    """A PATH holding only this Python, as `python`: no `java` on it."""
+    folder.mkdir()
+    (folder / "python").symlink_to(sys.executable)
+    return str(folder)

@@ -9,18 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import path_without_java
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_without_the_tools(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """The browser tests and a DynamoDB Local test in a fresh pytest, with no Chromium where
     it looks and a PATH with Python and no Java."""
-    bare = tmp_path / "bin"
-    bare.mkdir()
-    (bare / "python").symlink_to(sys.executable)
     drop = ("REQUIRE_BROWSER", "REQUIRE_JAVA")
     environ = {k: v for k, v in os.environ.items() if k not in drop}
-    environ.update(CHROMIUM_BINARY=str(ROOT / "no-such-chromium"), PATH=str(bare), **env)
+    environ.update(
+        CHROMIUM_BINARY=str(ROOT / "no-such-chromium"),
+        PATH=path_without_java(tmp_path / "bin"),
+        **env,
+    )
     java_test = "tests/test_dynamodb_local.py::test_it_listens_on_loopback_only"
     tests = ["tests/test_browser.py", java_test]
     options = ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--continue-on-collection-errors"]

@@ -295,3 +295,20 @@ def new_account(username: str, email_name: str) -> dict:
         "first_name": "New",
         "last_name": "User",
     }
+
+
+def test_show_by_a_leftover_claim_finds_no_one(run, client, app):
+    client.get("/api/users")
+    store = state_of(app).store
+    # jane's item now says another email, but her old claim was left behind (by hand).
+    store.client.update_item(
+        TableName=store.table_name("users"),
+        Key={"username": {"S": "janedoe"}},
+        UpdateExpression="SET email = :e",
+        ExpressionAttributeValues={":e": {"S": "jane@elsewhere.example.com"}},
+    )
+
+    result = run("show", "janedoe@example.com")
+
+    assert result.exit_code == 1
+    assert "There is no user with the email 'janedoe@example.com'." in result.output

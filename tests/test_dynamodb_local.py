@@ -17,7 +17,7 @@ from app import create_app, dynamodb_local
 from app.dynamodb_local import EngineError
 from app.serving import LOOPBACK, child_environment, free_port, http_call, stop_process
 from tests.conftest import java_or_skip
-from tests.helpers import new_user
+from tests.helpers import new_user, path_without_java
 from tests.test_run import REPO, running
 
 LOGIN = {"username": "keeper", "password": "correct horse battery"}
@@ -112,11 +112,9 @@ def run_py(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_run_without_java_exits_with_one_line(tmp_path):
-    bare = tmp_path / "bin"
-    bare.mkdir()
-    (bare / "python").symlink_to(sys.executable)  # a PATH with Python and nothing else
+    bare = path_without_java(tmp_path / "bin")
 
-    result = run_py(tmp_path, PATH=str(bare), DYNAMODB_LOCAL_PATH=str(tmp_path / "data"))
+    result = run_py(tmp_path, PATH=bare, DYNAMODB_LOCAL_PATH=str(tmp_path / "data"))
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"error: {dynamodb_local.JAVA_HINT}"]

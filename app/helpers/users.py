@@ -83,10 +83,10 @@ OPERATOR = UserItem(
 def find_user(state: AppState, *, username_or_email: str) -> UserItem:
     """A user by username, or by exact email (one read of its claim, then the user)."""
     if "@" in username_or_email:
-        owner = tables.users.owner_of_email(state.store, username_or_email.strip().lower())
-        if owner is None:
+        user = _user_with_email(state, username_or_email.strip().lower())
+        if user is None:
             raise NotFound(f"There is no user with the email {username_or_email!r}.")
-        return get_user(state, username=owner)
+        return user
     return get_user(state, username=username_or_email)
 
 
@@ -100,10 +100,16 @@ def find_by_email(state: AppState, *, email: str, actor: UserItem | None) -> lis
         raise Unauthorized()
     if not actor.is_admin:
         raise Forbidden("Only an admin can search by email.")
+    user = _user_with_email(state, email)
+    return [user.public()] if user is not None else []
+
+
+def _user_with_email(state: AppState, email: str) -> UserItem | None:
+    """The user whose email this is: its claim (one read), then that user (one more)."""
     owner = tables.users.owner_of_email(state.store, email)
     user = tables.users.get(state.store, owner) if owner else None
     # A claim whose user is gone or has moved on finds no one (`users check` repairs it).
-    return [user.public()] if user is not None and user.email == email else []
+    return user if user is not None and user.email == email else None
 
 
 def create_user(state: AppState, *, data: UserCreate, actor: UserItem | None) -> UserItem:
