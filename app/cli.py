@@ -19,9 +19,9 @@ from flask.cli import AppGroup
 from pydantic import ValidationError
 
 from app.errors import AppError, ValidationFailed
-from app.helpers import consistency, sessions, users
+from app.helpers import consistency, sessions, tables, users
 from app.helpers.state import current_state
-from app.models import UserCreate, UserItem, UserUpdate
+from app.models import UserCreate, UserItem, UserSummary, UserUpdate
 
 group = AppGroup("users", help="Manage the users: create the first admin, and more.")
 ACCOUNT_TYPES = click.Choice(["admin_user", "standard_user"])
@@ -81,8 +81,8 @@ def _change(username: str, changes: UserUpdate) -> UserItem:
 
 def _describe(user: UserItem) -> str:
     return (
-        f"{user.username}  {user.account_type}  {user.email}  "
-        f"{user.first_name} {user.last_name}  (created {user.created_at})"
+        f"{user.username}  {user.account_type}{'  DISABLED' if user.disabled else ''}  "
+        f"{user.email}  {user.first_name} {user.last_name}  (created {user.created_at})"
     )
 
 
@@ -93,11 +93,21 @@ password_stdin = click.option(
 
 @_command("init-db")
 def init_db() -> None:
-    """Create every table (and its TTL) that is missing, and wait until each is active."""
+    """Create every table, TTL and index that is missing; wait until each is active.
+
+    Users stored before the search index are added to it.
+    """
     store = current_state().store
     for table in store.table_names():
         created = store.ensure_table(table)
-        click.echo(f"{store.table_name(table)}: {'created' if created else 'exists'}")
+        added = store.ensure_indexes(table)
+        done = "created" if created else "exists"
+        click.echo(
+            f"{store.table_name(table)}: {done}{''.join(f', index {i} added' for i in added)}"
+        )
+    shards = tables.users.add_shards(store)
+    if shards:
+        click.echo(f"{shards} user{'s' if shards != 1 else ''} added to the search index")
 
 
 @_command("create")
@@ -142,6 +152,22 @@ def set_type(username: str, account_type: str) -> None:
     click.echo(f"{user.username} is {user.account_type}")
 
 
+@_command("disable")
+@click.argument("username")
+def disable(username: str) -> None:
+    """Disable an account: its sessions end and signing in is refused until it is enabled."""
+    user = _change(username, UserUpdate(disabled=True))
+    click.echo(f"{user.username} disabled; their sessions have ended")
+
+
+@_command("enable")
+@click.argument("username")
+def enable(username: str) -> None:
+    """Enable a disabled account: the user can sign in again."""
+    user = _change(username, UserUpdate(disabled=False))
+    click.echo(f"{user.username} enabled")
+
+
 @_command("unlock")
 @click.argument("username")
 def unlock(username: str) -> None:
@@ -173,15 +199,26 @@ def delete(username: str, yes: bool) -> None:
 @_command("list")
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many.")
 @click.option("--type", "account_type", type=ACCOUNT_TYPES, default=None)
-def list_users(limit: int | None, account_type: str | None) -> None:
-    """List users, a Scan page of 100 at a time (`show` gives one user's email)."""
+@click.option("--disabled", is_flag=True, help="Only the disabled accounts.")
+@click.option("--prefix", default=None, help="Only usernames starting with this, in order.")
+def list_users(
+    limit: int | None, account_type: str | None, disabled: bool, prefix: str | None
+) -> None:
+    """List users, 100 at a time: in no order, or in username order with --prefix."""
     state, cursor, shown = current_state(), None, 0
     while limit is None or shown < limit:
-        page, cursor = users.list_users(state, limit=100, cursor=cursor, actor=users.OPERATOR)
+        page, cursor = users.list_users(
+            state, limit=100, cursor=cursor, actor=users.OPERATOR, prefix=prefix
+        )
         for user in page:
             if account_type and user.account_type != account_type:
                 continue
-            click.echo(f"{user.username}  {user.account_type}  {user.first_name} {user.last_name}")
+            off = isinstance(user, UserSummary) and user.disabled
+            if disabled and not off:
+                continue
+            state_mark = "  DISABLED" if off else ""
+            name = f"{user.first_name} {user.last_name}"
+            click.echo(f"{user.username}  {user.account_type}{state_mark}  {name}")
             shown += 1
             if limit is not None and shown >= limit:
                 break

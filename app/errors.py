@@ -71,6 +71,14 @@ class ReauthenticationRequired(Forbidden):
     )
 
 
+class AccountDisabled(Forbidden):
+    """The right password for an account an admin has disabled."""
+
+    type = "tag:users-api,2026:account-disabled"
+    title = "Account disabled"
+    detail = "This account is disabled; ask an administrator to enable it."
+
+
 class NotFound(AppError):
     """The resource does not exist."""
 

@@ -163,6 +163,10 @@ class UserUpdate(_Input):
         description="Required with `password`, unless an admin changes another user's",
     )
     account_type: AccountType = None  # type: ignore[assignment]
+    disabled: bool = Field(  # type: ignore[assignment]
+        None,
+        description="Admins only: true ends the user's sessions and refuses their sign-in",
+    )
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent, but the current password (a proof, not a change)."""
@@ -193,6 +197,14 @@ class ListQuery(_Input):
         None,
         description="Admins only: the user with exactly this email (a list of one, or empty)",
     )
+    prefix: str = Field(  # type: ignore[assignment]
+        None,
+        pattern=r"^[A-Za-z0-9._-]{0,32}$",
+        description=(
+            "Admins only: users whose username starts with this (any case), in username order;"
+            " empty for every user in order"
+        ),
+    )
 
 
 class CredentialsQuery(_Input):
@@ -220,7 +232,13 @@ class UserPublic(BaseModel):
     account_type: AccountType
 
 
-class UserSelf(UserPublic):
+class UserSummary(UserPublic):
+    """A user in an admin's list: the public view and whether the account is disabled."""
+
+    disabled: bool = Field(False, description="Sessions ended and sign-in refused (by an admin)")
+
+
+class UserSelf(UserSummary):
     """What a user (or an admin) sees of their own account."""
 
     email: str
@@ -244,15 +262,26 @@ class UserItem(BaseModel):
     # Sessions carry the key their user had when they began; a new key (on "log out
     # everywhere", a password change, or a new account under an old name) ends them all.
     session_key: str = Field("", repr=False)
+    # Set by an admin: sign-in refused (403 after the right password), sessions ended.
+    disabled: bool = False
 
     @property
     def is_admin(self) -> bool:
         """Whether this user administers other users."""
         return self.account_type == "admin_user"
 
+    @property
+    def counts_as_admin(self) -> bool:
+        """Whether this user is one of the admins who can act (the count never goes below 1)."""
+        return self.is_admin and not self.disabled
+
     def public(self) -> UserPublic:
         """The public view."""
         return UserPublic.model_validate(self.model_dump(include=set(UserPublic.model_fields)))
+
+    def summary(self) -> UserSummary:
+        """What an admin sees of the user in a list."""
+        return UserSummary.model_validate(self.model_dump(include=set(UserSummary.model_fields)))
 
     def self_view(self) -> UserSelf:
         """The owner's view."""
@@ -261,6 +290,10 @@ class UserItem(BaseModel):
 
 class UserView(RootModel[UserSelf | UserPublic]):
     """The owner's or an admin's view of a user, or the public view for anyone else."""
+
+
+class UserListing(RootModel[list[UserSummary] | list[UserPublic]]):
+    """A page of users: with each account's state for an admin, the public views otherwise."""
 
 
 class SessionItem(BaseModel):

@@ -635,6 +635,71 @@ def test_an_admin_changes_an_account_type_and_deletes_a_user(page: Dashboard):
     assert page.console_errors() == []
 
 
+def test_an_admin_finds_a_user_by_email_and_disables_then_enables_them(page: Dashboard):
+    username = new_username("erin")
+    register_user(page.base, username, "erin's long phrase", first_name="Erin")
+    token = login_token(page.base, username, "erin's long phrase")
+    page.open()
+    page.sign_in_as("johndoe", "JohnPass123")
+
+    page.fill("#user-search-query", f"{username.upper()}@Example.com")
+    page.submit("#user-search")
+    assert page.usernames() == [username]
+    page.wait_for_text("#users-caption", "matching")
+    page.click(f"#users-table a[href='#/users/{username}']")
+    page.wait_for_view("Erin User")
+    page.wait_for_text("#profile-details", "active")
+
+    # Disabling asks first, then signs the user out everywhere.
+    page.click("#disable-user")
+    page.visible("#confirm-dialog")
+    page.click("#confirm-dialog [data-dialog-confirm]")
+    page.wait_for_text("#flash", "disabled: their sessions have ended")
+    assert "disabled" in page.text("#profile-details")
+    assert page.find("#enable-user").is_displayed()
+    assert call(page.base, "GET", "/api/user", token=token)[0] == 401
+    status, problem = call(
+        page.base, "POST", "/api/sessions", {"username": username, "password": "erin's long phrase"}
+    )
+    assert (status, problem["type"]) == (403, "tag:users-api,2026:account-disabled")
+
+    # Back to the list: the search is kept, and the row says the account is disabled.
+    page.click(".back a")
+    page.wait_for_view("Users")
+    assert page.usernames() == [username]
+    assert "disabled" in page.text("#users-table tbody td.type")
+
+    page.go(f"#/users/{username}")
+    page.wait_for_view("Erin User")
+    page.click("#enable-user")
+    page.wait_for_text("#flash", "is enabled")
+    assert login_token(page.base, username, "erin's long phrase")
+    assert page.console_errors() == []
+
+
+def test_an_admin_searches_by_username_prefix_in_order(page: Dashboard):
+    stem = new_username("pfx")
+    for suffix in ("c", "a", "b"):
+        register_user(page.base, f"{stem}{suffix}", "a prefix passphrase")
+    page.open()
+    page.sign_in_as("johndoe", "JohnPass123")
+
+    page.fill("#user-search-query", stem)
+    page.submit("#user-search")
+
+    assert page.usernames() == [f"{stem}a", f"{stem}b", f"{stem}c"]
+    page.click("#clear-search")
+    page.wait.until(lambda _: len(page.usernames()) > 3)
+    assert page.find("#user-search-query").get_attribute("value") == ""
+
+
+def test_only_admins_see_the_search(page: Dashboard):
+    page.open()
+    page.sign_in_as("janedoe", "JanePass123")
+
+    assert not page.find("#user-search").is_displayed()
+
+
 def test_delete_my_account(page: Dashboard):
     username = page.new_account("dora", "leaving for good")
 

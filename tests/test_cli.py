@@ -8,7 +8,7 @@ from app import create_app
 from app.helpers import consistency, tables
 from app.helpers.state import state_of
 from tests.faults import inject_sends
-from tests.helpers import JOHN, basic, bearer, login
+from tests.helpers import JANE, JOHN, basic, bearer, login
 
 ADA = ["ada", "--email", "ada@example.com", "--first-name", "Ada", "--last-name", "Lovelace"]
 ADA_PASSWORD = "a long admin passphrase"
@@ -41,6 +41,30 @@ def test_init_db_creates_every_table_once(aws, settings):
     assert again.output.splitlines() == [f"{name}: exists" for name in names]
     listed = store.client.list_tables()["TableNames"]
     assert set(names) <= set(listed)
+
+
+def test_init_db_adds_the_search_index_to_a_users_table_older_than_it(aws, settings):
+    app = create_app({**settings, "SEED_DEMO_USERS": False})
+    store = state_of(app).store
+    name = store.table_name(tables.users.USERS)
+    store.client.create_table(  # the users table as it was before the index
+        TableName=name,
+        KeySchema=[{"AttributeName": "username", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "username", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    old = {"username": "old", "email": "old@example.com", "first_name": "O", "last_name": "D"}
+    item = {k: {"S": v} for k, v in old.items()} | {"account_type": {"S": "standard_user"}}
+    store.client.put_item(TableName=name, Item=item)
+    runner = app.test_cli_runner()
+
+    result = runner.invoke(args=["users", "init-db"])
+    found = runner.invoke(args=["users", "list", "--prefix", "o"])
+
+    assert result.exit_code == 0
+    assert f"{name}: exists, index by_name added" in result.output.splitlines()
+    assert "1 user added to the search index" in result.output
+    assert found.output.splitlines() == ["old  standard_user  O D", "1 user"]
 
 
 def test_create_makes_the_first_admin_who_can_sign_in(run, client):
@@ -121,6 +145,50 @@ def test_set_type_keeps_one_admin_at_least(run, client):
     assert "'johndoe' is the last admin: make another admin first." in refused.output
     assert (promoted.exit_code, demoted.exit_code) == (0, 0)
     assert client.get("/api/users/johndoe").json["account_type"] == "standard_user"
+
+
+def test_disable_ends_the_sessions_and_enable_restores_sign_in(run, client):
+    token = bearer(login(client, "janedoe", "JanePass123")["token"])
+
+    disabled = run("disable", "janedoe")
+    refused = client.get("/api/user", headers=JANE)
+    listed = run("list", "--disabled")
+    shown = run("show", "janedoe")
+    enabled = run("enable", "janedoe")
+
+    assert disabled.output == "janedoe disabled; their sessions have ended\n"
+    assert client.get("/api/user", headers=token).status_code == 401
+    assert refused.status_code == 403
+    assert listed.output.splitlines() == ["janedoe  standard_user  DISABLED  Jane Doe", "1 user"]
+    assert shown.output.startswith("janedoe  standard_user  DISABLED  janedoe@example.com")
+    assert (enabled.exit_code, enabled.output) == (0, "janedoe enabled\n")
+    assert client.get("/api/user", headers=JANE).status_code == 200
+
+
+def test_disable_refuses_the_last_admin(run, client):
+    client.get("/api/users")
+
+    result = run("disable", "johndoe")
+
+    assert result.exit_code == 1
+    assert "'johndoe' is the last admin: make another admin first." in result.output
+    assert client.get("/api/user", headers=JOHN).status_code == 200
+
+
+def test_list_with_a_prefix_is_in_username_order(run, client):
+    for name in ("joe", "joanna", "jim"):
+        body = {"username": name, "email": f"{name}@example.com", "password": ADA_PASSWORD}
+        body |= {"first_name": "J", "last_name": "Doe"}
+        assert client.post("/api/users", json=body).status_code == 201
+
+    result = run("list", "--prefix", "JO")
+
+    assert [line.split()[0] for line in result.output.splitlines()] == [
+        "joanna",
+        "joe",
+        "johndoe",
+        "3",
+    ]
 
 
 def test_unlock_lets_a_locked_account_sign_in(run, client):

@@ -12,9 +12,10 @@ from app import create_app
 from app.helpers.state import state_of
 from tests.helpers import JANE, JOHN, assert_problem, basic, bearer, login, new_user
 
-ALICE = basic("alice", "correct horse battery")
+PASSWORD = "correct horse battery"
+ALICE = basic("alice", PASSWORD)
 PUBLIC_FIELDS = {"username", "first_name", "last_name", "account_type"}
-SELF_FIELDS = PUBLIC_FIELDS | {"email", "created_at", "updated_at"}
+SELF_FIELDS = PUBLIC_FIELDS | {"email", "created_at", "updated_at", "disabled"}
 
 
 @pytest.fixture
@@ -852,3 +853,156 @@ def test_a_search_by_a_malformed_email_is_422(client):
     response = client.get("/api/users", query_string={"email": "not-an-email"}, headers=JOHN)
 
     assert assert_problem(response, 422)["errors"][0]["field"] == "email"
+
+
+# -- Finding users by username prefix (admins) ----------------------------------------------
+
+
+def register(client, *usernames: str) -> None:
+    """Register standard users with these names (emails from the names)."""
+    for name in usernames:
+        body = new_user(username=name, email=f"{name}@example.com")
+        assert client.post("/api/users", json=body).status_code == 201
+
+
+def test_an_admin_pages_through_a_prefix_in_username_order(client):
+    names = [f"user{n:02d}" for n in range(23)] + ["zed", "usa"]
+    register(client, *reversed(names))
+    seen, url = [], "/api/users?prefix=USER&limit=4"
+
+    while url:
+        response = client.get(url, headers=JOHN)
+        assert response.status_code == 200
+        assert all(user["disabled"] is False for user in response.json)
+        seen += [user["username"] for user in response.json]
+        link = response.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+
+    assert seen == [f"user{n:02d}" for n in range(23)]
+
+
+def test_an_empty_prefix_lists_every_user_in_order(client):
+    register(client, "mallory", "bob")
+
+    response = client.get("/api/users", query_string={"prefix": ""}, headers=JOHN)
+
+    assert [u["username"] for u in response.json] == ["bob", "janedoe", "johndoe", "mallory"]
+
+
+@pytest.mark.parametrize(("headers", "status"), [({}, 401), (JANE, 403)])
+def test_only_an_admin_searches_by_prefix(client, headers, status):
+    response = client.get("/api/users", query_string={"prefix": "jo"}, headers=headers)
+
+    assert_problem(response, status)
+
+
+@pytest.mark.parametrize("prefix", ["a b", "é", "x" * 33, "%"])
+def test_a_prefix_that_no_username_can_start_with_is_422(client, prefix):
+    response = client.get("/api/users", query_string={"prefix": prefix}, headers=JOHN)
+
+    assert assert_problem(response, 422)["errors"][0]["field"] == "prefix"
+
+
+# -- Disabled accounts ----------------------------------------------------------------------
+
+DISABLED = "tag:users-api,2026:account-disabled"
+
+
+def disable(client, username: str, disabled: bool = True, headers=JOHN):
+    return client.patch(f"/api/users/{username}", json={"disabled": disabled}, headers=headers)
+
+
+def test_disabling_ends_the_sessions_at_once(client, alice):
+    token = login(client, "alice", "correct horse battery")["token"]
+
+    response = disable(client, "alice")
+
+    assert (response.status_code, response.json["disabled"]) == (200, True)
+    assert_problem(client.get("/api/user", headers=bearer(token)), 401)
+    assert client.get("/api/users/alice/sessions", headers=JOHN).json == []
+
+
+@pytest.mark.parametrize(
+    "sign_in",
+    [
+        lambda c: c.post("/api/sessions", json={"username": "alice", "password": PASSWORD}),
+        lambda c: c.get("/api/user", headers=ALICE),
+    ],
+    ids=["login", "basic"],
+)
+def test_a_disabled_user_gets_403_only_for_the_right_password(client, alice, sign_in):
+    disable(client, "alice")
+
+    refused = sign_in(client)
+    wrong = client.post("/api/sessions", json={"username": "alice", "password": "wrong guess!"})
+
+    problem = assert_problem(refused, 403, DISABLED)
+    assert problem["title"] == "Account disabled"
+    assert_refused_credentials_or_login(wrong)
+
+
+def assert_refused_credentials_or_login(response) -> None:
+    """The 401 of a wrong password: nothing says the account is disabled."""
+    body = assert_problem(response, 401)
+    assert "disabled" not in str(body).lower()
+
+
+def test_enabling_restores_sign_in(client, alice):
+    disable(client, "alice")
+
+    response = disable(client, "alice", False)
+
+    assert (response.status_code, response.json["disabled"]) == (200, False)
+    assert login(client, "alice", PASSWORD)["user"]["disabled"] is False
+
+
+def test_a_disabled_users_name_and_email_stay_taken(client, alice):
+    disable(client, "alice")
+
+    again = client.post("/api/users", json=new_user(email="other@example.com"))
+    same_email = client.post("/api/users", json=new_user(username="alice2"))
+
+    assert (again.status_code, same_email.status_code) == (409, 409)
+
+
+def test_admins_see_which_accounts_are_disabled(client, alice):
+    disable(client, "alice")
+
+    as_admin = client.get("/api/users", headers=JOHN).json
+    as_anyone = client.get("/api/users").json
+    by_email = client.get("/api/users?email=alice@example.com", headers=JOHN).json
+
+    assert {u["username"]: u["disabled"] for u in as_admin}["alice"] is True
+    assert all("disabled" not in u for u in as_anyone)
+    assert by_email[0]["disabled"] is True
+    assert client.get("/api/users/alice", headers=JOHN).json["disabled"] is True
+    assert "disabled" not in client.get("/api/users/alice").json
+
+
+@pytest.mark.parametrize(
+    ("username", "headers", "status"),
+    [("alice", JANE, 403), ("janedoe", JANE, 403), ("johndoe", JOHN, 403), ("nobody", JOHN, 404)],
+    ids=["not-an-admin", "oneself-not-an-admin", "an-admin-oneself", "no-such-user"],
+)
+def test_who_may_not_disable(client, alice, username, headers, status):
+    response = disable(client, username, headers=headers)
+
+    assert_problem(response, status)
+    assert client.get("/api/user", headers=ALICE).status_code == 200
+
+
+def test_a_disabled_admin_is_not_counted_among_the_admins(client, alice):
+    assert (
+        client.patch(
+            "/api/users/alice", json={"account_type": "admin_user"}, headers=JOHN
+        ).status_code
+        == 200
+    )
+    assert disable(client, "johndoe", headers=ALICE).status_code == 200
+
+    # John no longer counts: Alice is the last admin who can act.
+    demote = client.patch("/api/users/alice", json={"account_type": "standard_user"}, headers=ALICE)
+    assert_problem(demote, 409)
+    assert disable(client, "johndoe", False, headers=ALICE).status_code == 200
+    demote = client.patch("/api/users/alice", json={"account_type": "standard_user"}, headers=ALICE)
+    assert demote.status_code == 200

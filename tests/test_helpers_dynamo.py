@@ -12,6 +12,7 @@ from app.errors import AppError, ServiceUnavailable
 from app.helpers.dynamo import (
     ConditionFailed,
     DynamoInterface,
+    Index,
     StoreError,
     TableSpec,
     TransactionCanceled,
@@ -89,7 +90,7 @@ def test_put_creates_provisioned_table_with_configured_capacity(aws, make_store)
     store = make_store(
         DYNAMODB_BILLING="PROVISIONED", DYNAMODB_READ_CAPACITY=7, DYNAMODB_WRITE_CAPACITY=3
     )
-    store.register_table(TableSpec("people", hash_key="name", indexes={"by_email": "email"}))
+    store.register_table(TableSpec("people", hash_key="name", indexes={"by_email": Index("email")}))
 
     store.put("people", {"name": "ann", "email": "ann@example.com"})
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 import pytest
 
 from app.helpers import tables
 from app.helpers.dynamo import ConditionFailed
+from app.helpers.state import state_of
 from app.helpers.tables import Changed, Claimed
 from app.helpers.tables.conditional import update_existing
 from app.helpers.tables.sessions import SESSIONS
@@ -184,7 +188,7 @@ def test_update_existing_sets_fields_named_by_reserved_words(store):
         store, USERS, {"username": "alice"}, fields, condition="attribute_exists(username)"
     )
 
-    assert updated == {**ALICE.model_dump(), **fields}
+    assert updated == {**ALICE.model_dump(), "shard": tables.users.shard_of("alice"), **fields}
     assert store.get(USERS, {"username": "alice"}) == updated
 
 
@@ -233,3 +237,68 @@ def test_a_session_is_never_written_over_another(store):
         tables.sessions.insert(store, SESSION.model_copy(update={"username": "mallory"}))
 
     assert tables.sessions.of_user(store, "alice")[0].username == "alice"
+
+
+# -- the users in username order: sharded index, merged -------------------------------------
+
+
+def as_user(username: str) -> UserItem:
+    """ALICE under another name and email."""
+    return ALICE.model_copy(update={"username": username, "email": f"{username}@example.com"})
+
+
+def test_search_merges_the_shards_in_order_across_pages(engine_app):
+    store = state_of(engine_app).store
+    names = [f"u{n:02d}" for n in range(40)]
+    for name in [*reversed(names), "t99", "v00", "u"]:
+        tables.users.insert(store, as_user(name))
+    shards = Counter(tables.users.shard_of(name) for name in names)
+    # The case worth testing: every shard in play, some holding more than one Query reads.
+    limit = 5
+    assert len(shards) == tables.users.SHARDS
+    assert max(shards.values()) > math.ceil(limit / tables.users.SHARDS) + 2
+
+    seen, after, more = [], None, True
+    while more:
+        page, more = tables.users.search(store, prefix="u", limit=limit, after=after)
+        assert len(page) == limit or not more
+        seen += [user.username for user in page]
+        after = seen[-1]
+
+    assert seen == ["u", *names]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "after", "expected"),
+    [
+        ("", None, ["ab", "abc", "b-c", "b.c", "b0", "b_c", "bz"]),
+        ("b", "b.c", ["b0", "b_c", "bz"]),
+        ("ab", None, ["ab", "abc"]),
+        ("ab", "abc", []),
+        ("c", None, []),
+        ("b", "zz", []),  # a cursor past the prefix
+    ],
+)
+def test_search_bounds(store, prefix, after, expected):
+    for name in ["bz", "b_c", "b0", "b.c", "b-c", "abc", "ab"]:
+        tables.users.insert(store, as_user(name))
+
+    page, more = tables.users.search(store, prefix=prefix, limit=10, after=after)
+
+    assert ([user.username for user in page], more) == (expected, False)
+
+
+def test_add_shards_puts_users_stored_before_the_index_in_it(store):
+    tables.users.insert(store, ALICE)
+    store.client.update_item(
+        TableName=store.table_name(USERS),
+        Key={"username": {"S": "alice"}},
+        UpdateExpression="REMOVE #shard",
+        ExpressionAttributeNames={"#shard": "shard"},
+    )
+    assert tables.users.search(store, prefix="", limit=5, after=None) == ([], False)
+
+    assert tables.users.add_shards(store) == 1
+    assert tables.users.add_shards(store) == 0
+    page, _ = tables.users.search(store, prefix="", limit=5, after=None)
+    assert [user.username for user in page] == ["alice"]

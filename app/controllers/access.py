@@ -59,7 +59,8 @@ class Access:
         """The statuses the declaration itself can answer."""
         codes = {401} if self.schemes or self.login else set()
         codes |= {403} if self.admin else set()
-        return codes | ({429} if self.checks_password else set())
+        # A password check answers 429 (the budgets), and 403 for a disabled account.
+        return codes | ({403, 429} if self.checks_password else set())
 
     def challenge(self, req: Request) -> str:
         """What a 401 invites the client to send: Basic too where it works.

@@ -14,6 +14,7 @@ from app.models import (
     CredentialsQuery,
     ListQuery,
     UserCreate,
+    UserListing,
     UserPublic,
     UserSelf,
     UserUpdate,
@@ -28,7 +29,7 @@ bp = APIBlueprint("users", __name__, url_prefix="/api", tag="Users")
 
 @bp.get("/users")
 @bp.input(ListQuery, location="query", arg_name="query")
-@bp.output(list[UserPublic])
+@bp.output(UserListing)
 @bp.doc(
     responses=responses(400, 403, status=200, headers={"Link": 'The next page: <url>; rel="next"'})
 )
@@ -37,7 +38,8 @@ bp = APIBlueprint("users", __name__, url_prefix="/api", tag="Users")
 def list_users(query: ListQuery, caller: Caller | None) -> tuple:
     """List users, one page at a time; the Link header points at the next page.
 
-    With `email`, an admin finds the user registered with exactly that address.
+    An admin also sees whether each account is disabled, finds the user registered with
+    exactly an `email`, or lists the users whose username starts with `prefix`, in order.
     """
     actor = caller.user if caller else None
     if query.email is not None:
@@ -48,10 +50,11 @@ def list_users(query: ListQuery, caller: Caller | None) -> tuple:
         cursor=query.cursor,
         actor=actor,
         directory=current_app.config["DIRECTORY"],
+        prefix=query.prefix,
     )
     headers = {}
     if cursor:
-        next_url = url_for(".list_users", limit=query.limit, cursor=cursor)
+        next_url = url_for(".list_users", limit=query.limit, cursor=cursor, prefix=query.prefix)
         headers["Link"] = f'<{next_url}>; rel="next"'
     return page, 200, headers
 
@@ -90,7 +93,11 @@ def get_user(username: str, caller: Caller | None) -> UserSelf | UserPublic:
 @bp.doc(responses=responses(403, 404, 409))
 @access(REQUIRED, password_fields=("current_password",))
 def update_user(username: str, changes: UserUpdate, caller: Caller) -> UserSelf:
-    """Change names, email or password (the user or an admin); account type (an admin).
+    """Change names, email or password (the user or an admin); type or `disabled` (an admin).
+
+    Disabling an account ends its sessions at once; signing in then answers 403 (of type
+    `tag:users-api,2026:account-disabled`) to the right password. An admin cannot disable
+    their own account, nor the last admin who can act.
 
     A new password needs `current_password` (unless an admin changes another user's) and
     ends every other session of the user. A new email for one's own account needs

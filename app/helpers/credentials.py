@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.errors import TooManyRequests, Unauthorized
+from app.errors import AccountDisabled, TooManyRequests, Unauthorized
 from app.helpers import events, lockout, tables
 from app.models import UserItem, canonical_username
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 def check_password(state: AppState, *, username: str, password: str) -> UserItem:
     """The user whose credentials these are, or `Unauthorized` (same error, same time).
 
+    A disabled account is `AccountDisabled`, and only to the right password.
     Consecutive failures lock the account for a doubling time (`TooManyRequests`), whether
     or not the account exists, so the lockout tells nothing about which usernames exist.
     """
@@ -49,6 +50,10 @@ def check_password(state: AppState, *, username: str, password: str) -> UserItem
             events.warn("account_locked", username=key, failures=failures, seconds=wait)
         raise Unauthorized()
     lockout.reset(state, username=key)
+    if user.disabled:
+        # Only to the right password: a guesser learns nothing they could not already.
+        events.warn("login_refused", username=key, reason="disabled")
+        raise AccountDisabled()
     if hasher.needs_rehash(user.password_hash):
         # Only over the hash just checked: a password changed meanwhile stays as it is.
         new_hash = hasher.hash(password)

@@ -12,6 +12,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from botocore.waiter import WaiterModel, create_waiter_with_client
 
 from app.errors import ServiceUnavailable
 
@@ -73,13 +74,47 @@ class _TableMissing(Exception):
 
 
 @dataclass(frozen=True)
+class Index:
+    """A global secondary index: its key, and what it holds of each item."""
+
+    hash_key: str
+    hash_type: Literal["S", "N"] = "S"
+    range_key: str | None = None  # a string attribute
+    projected: tuple[str, ...] | None = None  # None: every attribute; else these and the keys
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """What a table looks like: its name (before the prefix), key, indexes and TTL."""
 
     name: str
     hash_key: str
-    indexes: Mapping[str, str] = field(default_factory=dict)  # index name -> hash key
+    indexes: Mapping[str, Index] = field(default_factory=dict)
     ttl_attribute: str | None = None
+
+
+# botocore has no waiter for indexes: this one polls DescribeTable until every index is
+# ACTIVE (an index added to a full table stays CREATING while DynamoDB backfills it).
+_INDEX_WAITERS = WaiterModel(
+    {
+        "version": 2,
+        "waiters": {
+            "IndexesActive": {
+                "operation": "DescribeTable",
+                "delay": 2,
+                "maxAttempts": 900,
+                "acceptors": [
+                    {
+                        "matcher": "pathAll",
+                        "argument": "Table.GlobalSecondaryIndexes[].IndexStatus",
+                        "expected": "ACTIVE",
+                        "state": "success",
+                    }
+                ],
+            }
+        },
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -233,27 +268,58 @@ class DynamoInterface:
         self._unfinished.discard(spec.name)
         return created
 
+    def ensure_indexes(self, table: str) -> list[str]:
+        """Add the indexes `table` lacks (a table older than them) and wait until active.
+
+        The indexes added; DynamoDB fills each from the items already there.
+        """
+        self.ensure_table(table)
+        spec = self._specs[table]
+        name = self.table_name(table)
+        described = self._call(table, "describe_table", TableName=name)["Table"]
+        present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+        added = [index for index in spec.indexes if index not in present]
+        for index in added:
+            # One index per UpdateTable call: DynamoDB refuses more.
+            self._call(
+                table,
+                "update_table",
+                TableName=name,
+                AttributeDefinitions=_attribute_definitions(spec),
+                GlobalSecondaryIndexUpdates=[{"Create": self._index_args(index, spec)}],
+            )
+            log.info("adding index %s to DynamoDB table %s", index, name)
+        if spec.indexes:
+            waiter = create_waiter_with_client("IndexesActive", _INDEX_WAITERS, self.client)
+            self._translate(waiter.wait, TableName=name)
+        return added
+
+    def _index_args(self, index: str, spec: TableSpec) -> dict[str, Any]:
+        definition = spec.indexes[index]
+        keys = [{"AttributeName": definition.hash_key, "KeyType": "HASH"}]
+        if definition.range_key:
+            keys.append({"AttributeName": definition.range_key, "KeyType": "RANGE"})
+        projection: dict[str, Any] = {"ProjectionType": "ALL"}
+        if definition.projected is not None:
+            projection = {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": list(definition.projected),
+            }
+        provisioned = {"ProvisionedThroughput": self.capacity} if self._provisioned else {}
+        return {"IndexName": index, "KeySchema": keys, "Projection": projection, **provisioned}
+
     def _create(self, spec: TableSpec) -> bool:
         """Create the table; False when another process won the race to create it."""
-        keys = {spec.hash_key, *spec.indexes.values()}
         args: dict[str, Any] = {
             "TableName": self.table_name(spec.name),
             "KeySchema": [{"AttributeName": spec.hash_key, "KeyType": "HASH"}],
-            "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            "AttributeDefinitions": _attribute_definitions(spec),
             "BillingMode": self.billing,
         }
-        provisioned = {"ProvisionedThroughput": self.capacity} if self._provisioned else {}
-        args.update(provisioned)
+        if self._provisioned:
+            args["ProvisionedThroughput"] = self.capacity
         if spec.indexes:
-            args["GlobalSecondaryIndexes"] = [
-                {
-                    "IndexName": index,
-                    "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "ALL"},
-                    **provisioned,
-                }
-                for index, key in spec.indexes.items()
-            ]
+            args["GlobalSecondaryIndexes"] = [self._index_args(i, spec) for i in spec.indexes]
         try:
             self.client.create_table(**args)
         except ClientError as exc:
@@ -377,7 +443,7 @@ class DynamoInterface:
         self, table: str, index: str, *, value: Any, limit: int | None = None
     ) -> list[Item]:
         """Every item whose index key equals `value` (at most `limit`), following pages."""
-        hash_key = self._specs[table].indexes[index]
+        hash_key = self._specs[table].indexes[index].hash_key
         args: dict[str, Any] = {
             "TableName": self.table_name(table),
             "IndexName": index,
@@ -393,6 +459,39 @@ class DynamoInterface:
                 break
             args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return items[:limit]
+
+    def query_page(
+        self,
+        table: str,
+        index: str,
+        *,
+        value: Any,
+        between: tuple[str, str],
+        limit: int,
+        start_key: Item | None = None,
+    ) -> tuple[list[Item], Item | None]:
+        """At most `limit` items of an index partition whose range key is within `between`.
+
+        In range key order, and the key to continue from (None at the end). What is read is
+        what the index holds (eventually consistent, as every index read).
+        """
+        definition = self._specs[table].indexes[index]
+        args: dict[str, Any] = {
+            "TableName": self.table_name(table),
+            "IndexName": index,
+            "KeyConditionExpression": "#h = :h AND #r BETWEEN :low AND :high",
+            "ExpressionAttributeNames": {"#h": definition.hash_key, "#r": definition.range_key},
+            "ExpressionAttributeValues": self._dump(
+                {":h": value, ":low": between[0], ":high": between[1]}
+            ),
+            "Limit": limit,
+        }
+        if start_key:
+            args["ExclusiveStartKey"] = self._dump(start_key)
+        response = self._call(table, "query", **args)
+        items = [self._load(raw) for raw in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return items, self._load(last) if last else None
 
     def delete_many(self, table: str, keys: Iterable[Item]) -> None:
         """Delete items by key, 25 per BatchWriteItem call (DynamoDB's limit)."""
@@ -524,6 +623,16 @@ class DynamoInterface:
         if values:
             args["ExpressionAttributeValues"] = self._dump(values)
         return args
+
+
+def _attribute_definitions(spec: TableSpec) -> list[dict[str, str]]:
+    """The type of every key attribute of the table and its indexes."""
+    types = {spec.hash_key: "S"}
+    for index in spec.indexes.values():
+        types[index.hash_key] = index.hash_type
+        if index.range_key:
+            types[index.range_key] = "S"
+    return [{"AttributeName": name, "AttributeType": kind} for name, kind in types.items()]
 
 
 def _code(exc: ClientError) -> str:

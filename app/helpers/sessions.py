@@ -143,7 +143,8 @@ def authenticate(state: AppState, *, token: str) -> tuple[UserItem, SessionItem]
     # DynamoDB's TTL deletes expired items late (up to days): check on every read.
     if session is None or session.username != owner or now >= session.expires_at:
         raise Unauthorized()
-    if user is None or user.session_key != session.user_key:
+    # A disabled user's sessions have the key they had before: dead on both counts.
+    if user is None or user.session_key != session.user_key or user.disabled:
         raise Unauthorized()
     return user, _touch(state, session, now=now)
 

@@ -28,6 +28,7 @@ from app.models import (
     UserItem,
     UserPublic,
     UserSelf,
+    UserSummary,
     UserUpdate,
     canonical_username,
 )
@@ -90,7 +91,7 @@ def find_user(state: AppState, *, username_or_email: str) -> UserItem:
     return get_user(state, username=username_or_email)
 
 
-def find_by_email(state: AppState, *, email: str, actor: UserItem | None) -> list[UserPublic]:
+def find_by_email(state: AppState, *, email: str, actor: UserItem | None) -> list[UserSummary]:
     """The user with exactly this email, as a list of one (or none); admins only.
 
     One read of the email's claim, then the user: never a Scan. Whether an address is
@@ -101,7 +102,7 @@ def find_by_email(state: AppState, *, email: str, actor: UserItem | None) -> lis
     if not actor.is_admin:
         raise Forbidden("Only an admin can search by email.")
     user = _user_with_email(state, email)
-    return [user.public()] if user is not None else []
+    return [user.summary()] if user is not None else []
 
 
 def _user_with_email(state: AppState, email: str) -> UserItem | None:
@@ -139,7 +140,7 @@ def _insert(state: AppState, data: UserCreate) -> UserItem:
         updated_at=stamp,
         session_key=new_session_key(),
     )
-    if user.is_admin:
+    if user.counts_as_admin:
         _start_admin_count(state)
     try:
         tables.users.insert(state.store, user)
@@ -192,15 +193,31 @@ def list_users(
     cursor: str | None = None,
     actor: UserItem | None = None,
     directory: str = "public",
-) -> tuple[list[UserPublic], str | None]:
-    """One page of users' public views (a single Scan) and the next page's cursor, if any.
+    prefix: str | None = None,
+) -> tuple[list[UserSummary] | list[UserPublic], str | None]:
+    """One page of users and the next page's cursor, if any; an admin sees their state.
 
-    `directory` says who may read it (the DIRECTORY setting): anyone, signed-in users, admins.
+    In no order (a single Scan), as far as `directory` allows (the DIRECTORY setting:
+    anyone, signed-in users, admins). With `prefix` (admins only): the users whose username
+    starts with it, in username order, from the sharded index (`tables.users.search`).
     """
-    check_directory(directory, actor=actor)
     after = decode_cursor(cursor) if cursor else None
+    if prefix is not None:
+        if actor is None:
+            raise Unauthorized()
+        if not actor.is_admin:
+            raise Forbidden("Only an admin can search by username prefix.")
+        start = prefix.lower()
+        found, more = tables.users.search(state.store, prefix=start, limit=limit, after=after)
+        return found, encode_cursor(found[-1].username) if more else None
+    check_directory(directory, actor=actor)
     page, last = tables.users.page(state.store, limit=limit, after=after)
-    return page, encode_cursor(last) if last else None
+    next_cursor = encode_cursor(last) if last else None
+    if actor is not None and actor.is_admin:
+        return page, next_cursor
+    return [
+        UserPublic.model_validate(u.model_dump(exclude={"disabled"})) for u in page
+    ], next_cursor
 
 
 def update_user(
@@ -212,9 +229,10 @@ def update_user(
     current_session: SessionItem | None = None,
     password_checked: bool = False,
 ) -> UserItem:
-    """Change a user's fields; the user themself or an admin, account type by an admin only.
+    """Change a user's fields; the user themself or an admin; account type and state by an admin.
 
-    A new password needs the current one (unless an admin changes another user's) and ends
+    Disabling (an admin, never their own account) ends the user's sessions at once. A new
+    password needs the current one (unless an admin changes another user's) and ends
     every other session of the user. A new email for one's own account needs the password
     too, or a recent proof of it: `password_checked` when the actor's password was checked
     in this request (HTTP Basic), else `current_session`'s last proof within REAUTH_WINDOW.
@@ -223,7 +241,13 @@ def update_user(
     fields: dict[str, Any] = changes.changes()
     if "account_type" in fields and not actor.is_admin:
         raise Forbidden("Only an admin can change an account type.")
+    if "disabled" in fields and not actor.is_admin:
+        raise Forbidden("Only an admin can disable or enable an account.")
+    if fields.get("disabled") and actor.username == target:
+        raise Forbidden("You cannot disable your own account: another admin can.")
     current = get_user(state, username=target)
+    if fields.get("disabled", current.disabled) == current.disabled:
+        fields.pop("disabled", None)
     if not fields:
         return current
     own = actor.username == target
@@ -248,6 +272,9 @@ def update_user(
         fields["session_key"] = new_session_key()
         if current_session is not None and current_session.username == target:
             keep = current_session
+    if "disabled" in fields:
+        fields["session_key"] = new_session_key()  # disabling ends every session at once
+        keep = None
     fields["updated_at"] = iso(state.now())
     user = _write_changes(state, current, fields, keep=keep)
     _record_changes(current, user, actor=actor)
@@ -266,9 +293,8 @@ def _write_changes(
     session key, the count of admins when the account type changes: all only if the user
     is still as read.
     """
-    admins = 0
-    if fields.get("account_type", current.account_type) != current.account_type:
-        admins = 1 if fields["account_type"] == "admin_user" else -1
+    admins = current.model_copy(update=fields).counts_as_admin - current.counts_as_admin
+    if admins:
         _start_admin_count(state)
     try:
         if fields.get("email", current.email) == current.email and keep is None and not admins:
@@ -309,7 +335,7 @@ def delete_user(
             what=_DELETION,
         )
     current = get_user(state, username=target)
-    if current.is_admin:
+    if current.counts_as_admin:
         _start_admin_count(state)
     try:
         tables.users.delete(state.store, current)
@@ -323,7 +349,7 @@ def delete_user(
 
 
 def _record_changes(before: UserItem, after: UserItem, *, actor: UserItem) -> None:
-    """One security event for each change that matters: password, email, account type."""
+    """One security event for each change that matters: password, email, type, state."""
     who = {"username": after.username, "by": actor.username}
     if after.password_hash != before.password_hash:
         events.emit("password_changed", **who)
@@ -332,6 +358,8 @@ def _record_changes(before: UserItem, after: UserItem, *, actor: UserItem) -> No
     if after.account_type != before.account_type:
         was, now = before.account_type, after.account_type
         events.emit("account_type_changed", **who, was=was, now=now)
+    if after.disabled != before.disabled:
+        events.emit("account_disabled" if after.disabled else "account_enabled", **who)
 
 
 def unlock_user(state: AppState, *, actor: UserItem, username: str) -> None:
@@ -344,7 +372,7 @@ def unlock_user(state: AppState, *, actor: UserItem, username: str) -> None:
 
 
 def _start_admin_count(state: AppState) -> None:
-    """Start the count of admins if it has not been (a deployment older than the count).
+    """Start the count of enabled admins if it has not been (a deployment older than it).
 
     One paginated Scan, once: every write that makes or unmakes an admin needs the count
     to exist, so none can happen between this scan and the count it starts.
@@ -354,7 +382,7 @@ def _start_admin_count(state: AppState) -> None:
     admins, after = 0, None
     while True:
         page, after = tables.users.page(state.store, limit=_COUNT_PAGE, after=after)
-        admins += sum(user.account_type == "admin_user" for user in page)
+        admins += sum(user.account_type == "admin_user" and not user.disabled for user in page)
         if after is None:
             break
     tables.users.start_admin_count(state.store, admins)

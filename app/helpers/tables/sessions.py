@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.helpers.dynamo import DynamoInterface, TableSpec, Write
+from app.helpers.dynamo import DynamoInterface, Index, TableSpec, Write
 from app.helpers.tables import users
 from app.helpers.tables.conditional import update_existing
 from app.models import SessionItem, UserItem
@@ -13,7 +13,7 @@ _EXISTS = "attribute_exists(token_hash)"
 SPEC = TableSpec(
     SESSIONS,
     hash_key="token_hash",
-    indexes={BY_USERNAME: "username"},
+    indexes={BY_USERNAME: Index("username")},
     ttl_attribute="expires_at",
 )
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import heapq
+import itertools
+import math
+from collections.abc import Iterator
 from typing import Any
 
 from app.helpers.dynamo import (
     ConditionFailed,
     DynamoInterface,
+    Index,
     Item,
     TableSpec,
     TransactionCanceled,
@@ -20,21 +26,45 @@ from app.helpers.tables.conditional import (
     assignments,
     update_existing,
 )
-from app.models import UserItem, UserPublic
+from app.models import UserItem, UserSummary
 
 USERS = "users"
 EMAILS = "user_emails"
-# One item, {"name": "admins", "count": n}: every write that makes or unmakes an admin
-# changes it in the same transaction, and none may take it below 1.
+# One item, {"name": "admins", "count": n}: every write that makes, unmakes, disables or
+# enables an admin changes it in the same transaction, and none may take it below 1.
 COUNTS = "user_counts"
+# Users in username order: an index whose partition is one of SHARDS numbers (from a hash
+# of the username) and whose range is the username. One partition for every user would be
+# one hot key at scale; SHARDS of them are queried side by side and merged (`search`).
+# Changing SHARDS means rewriting every user's `shard`: it is fixed.
+SHARDS = 8
+BY_NAME = "by_name"
+# A page of users reads only these: less for DynamoDB to send, and no hash leaves the table.
+SUMMARY_FIELDS = tuple(UserSummary.model_fields)
 SPECS = (
-    TableSpec(USERS, hash_key="username"),
+    TableSpec(
+        USERS,
+        hash_key="username",
+        indexes={
+            BY_NAME: Index(
+                "shard",
+                hash_type="N",
+                range_key="username",
+                projected=tuple(f for f in SUMMARY_FIELDS if f != "username"),
+            )
+        },
+    ),
     TableSpec(EMAILS, hash_key="email"),
     TableSpec(COUNTS, hash_key="name"),
 )
 _ADMINS = {"name": "admins"}
-# A page of the list reads only these: less for DynamoDB to send, and no hash leaves the table.
-PUBLIC_FIELDS = tuple(UserPublic.model_fields)
+# Usernames are made of "-", ".", 0-9, "_" and a-z: "-" sorts first, and "~" after them all.
+_FIRST, _AFTER_ALL = "-", "~"
+
+
+def shard_of(username: str) -> int:
+    """The index partition a username belongs to: spread evenly, never changing."""
+    return int.from_bytes(hashlib.sha256(username.encode("ascii")).digest()[:4]) % SHARDS
 
 
 def key(username: str) -> dict[str, str]:
@@ -59,11 +89,12 @@ def insert(store: DynamoInterface, user: UserItem) -> None:
 
     An admin also counts one more admin (`Changed` if the count has not been started).
     """
+    item = {**user.model_dump(), "shard": shard_of(user.username)}
     writes = [
-        Write("Put", USERS, user.model_dump(), condition="attribute_not_exists(username)"),
+        Write("Put", USERS, item, condition="attribute_not_exists(username)"),
         Write("Put", EMAILS, _claim(user.email, user.username), condition=_UNCLAIMED),
     ]
-    if user.is_admin:
+    if user.counts_as_admin:
         writes.append(_count_admins(+1))
     try:
         store.transact_write(writes)
@@ -91,15 +122,84 @@ def start_admin_count(store: DynamoInterface, count: int) -> None:
 
 def page(
     store: DynamoInterface, *, limit: int, after: str | None
-) -> tuple[list[UserPublic], str | None]:
-    """At most `limit` users' public fields (one Scan) and the username to continue after."""
+) -> tuple[list[UserSummary], str | None]:
+    """At most `limit` users, in no order (one Scan), and the username to continue after."""
     items, last = store.scan_page(
         USERS,
         limit=limit,
         start_key=key(after) if after else None,
-        attributes=PUBLIC_FIELDS,
+        attributes=SUMMARY_FIELDS,
     )
-    return [UserPublic.model_validate(item) for item in items], last["username"] if last else None
+    return [UserSummary.model_validate(item) for item in items], last["username"] if last else None
+
+
+def search(
+    store: DynamoInterface, *, prefix: str, limit: int, after: str | None
+) -> tuple[list[UserSummary], bool]:
+    """At most `limit` users whose username starts with `prefix`, after `after`, in order.
+
+    Whether more follow. Each shard of the index is read in order, a few items at a time,
+    and the shards are merged: a page costs one Query per shard, plus one for each shard
+    that runs out of read items before the page is full (rare when users spread evenly).
+    """
+    low = prefix or _FIRST
+    if after is not None and after >= low:
+        low = after + _FIRST  # the first username after `after`
+    high = prefix + _AFTER_ALL
+    if low > high:
+        return [], False
+    # Enough per Query for an even spread, with a margin; a shard with more reads again.
+    chunk = math.ceil(limit / SHARDS) + 2
+    shards = [_in_order(store, shard, (low, high), chunk) for shard in range(SHARDS)]
+    merged = heapq.merge(*shards, key=lambda item: item["username"])
+    items = list(itertools.islice(merged, limit + 1))
+    users = [UserSummary.model_validate({f: i[f] for f in SUMMARY_FIELDS if f in i}) for i in items]
+    return users[:limit], len(items) > limit
+
+
+def _in_order(
+    store: DynamoInterface, shard: int, between: tuple[str, str], chunk: int
+) -> Iterator[Item]:
+    """One shard's users within `between`, in username order, read `chunk` at a time."""
+    start: Item | None = None
+    while True:
+        items, start = store.query_page(
+            USERS, BY_NAME, value=shard, between=between, limit=chunk, start_key=start
+        )
+        yield from items
+        if start is None:
+            return
+
+
+def add_shards(store: DynamoInterface) -> int:
+    """Give the users stored before the index their shard, so the index lists them.
+
+    How many were given one. Each write holds only while the user exists without a shard.
+    """
+    added, after = 0, None
+    while True:
+        items, last = store.scan_page(
+            USERS,
+            limit=500,
+            start_key=key(after) if after else None,
+            attributes=("username", "shard"),
+        )
+        for item in items:
+            if "shard" in item:
+                continue
+            with contextlib.suppress(ConditionFailed):  # deleted or given one meanwhile
+                store.update(
+                    USERS,
+                    key(item["username"]),
+                    update="SET #shard = :shard",
+                    condition="attribute_exists(username) AND attribute_not_exists(#shard)",
+                    names={"#shard": "shard"},
+                    values={":shard": shard_of(item["username"])},
+                )
+                added += 1
+        if last is None:
+            return added
+        after = last["username"]
 
 
 def update(store: DynamoInterface, current: UserItem, fields: dict[str, Any]) -> UserItem:
@@ -131,7 +231,7 @@ def update_together(
 
     Only if the user is still as read (same email, same session key): `Changed` otherwise,
     `Claimed` when the new email is someone else's. `admins` (+1, -1) changes the count of
-    admins with it: `LastAdmin` when that would leave none.
+    admins who can act with it: `LastAdmin` when that would leave none.
     """
     update, names, values = assignments(fields)
     writes = [
@@ -142,13 +242,15 @@ def update_together(
             update=update,
             condition=(
                 "email = :email_was AND session_key = :key_was AND account_type = :type_was"
+                f" AND {_DISABLED_WAS[current.disabled]}"
             ),
-            names=names,
+            names={**names, "#disabled": "disabled"},
             values={
                 **values,
                 ":email_was": current.email,
                 ":key_was": current.session_key,
                 ":type_was": current.account_type,
+                ":disabled_was": current.disabled,
             },
         )
     ]
@@ -183,8 +285,15 @@ def delete(store: DynamoInterface, user: UserItem) -> None:
             "Delete",
             USERS,
             key(user.username),
-            condition="email = :email AND account_type = :type",
-            values={":email": user.email, ":type": user.account_type},
+            condition=(
+                f"email = :email AND account_type = :type AND {_DISABLED_WAS[user.disabled]}"
+            ),
+            names={"#disabled": "disabled"},
+            values={
+                ":email": user.email,
+                ":type": user.account_type,
+                ":disabled_was": user.disabled,
+            },
         ),
         Write(
             "Delete",
@@ -194,7 +303,7 @@ def delete(store: DynamoInterface, user: UserItem) -> None:
             values={":username": user.username},
         ),
     ]
-    if user.is_admin:
+    if user.counts_as_admin:
         writes.append(_count_admins(-1))
     try:
         store.transact_write(writes)
@@ -224,6 +333,11 @@ def _update_fields(store: DynamoInterface, username: str, fields: dict[str, Any]
 
 
 _EXISTS = "attribute_exists(username)"
+# Users stored before accounts could be disabled have no `disabled`: they are enabled.
+_DISABLED_WAS = {
+    True: "#disabled = :disabled_was",
+    False: "(attribute_not_exists(#disabled) OR #disabled = :disabled_was)",
+}
 _UNCLAIMED = "attribute_not_exists(email)"
 
 

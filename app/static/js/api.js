@@ -25,6 +25,9 @@ export function clearToken() {
   }
 }
 
+/** The problem type of a 403 to the right password of a disabled account. */
+export const ACCOUNT_DISABLED = "tag:users-api,2026:account-disabled";
+
 /** The problem type of a 403 that asks for the password again (REAUTH_WINDOW). */
 export const REAUTHENTICATION_REQUIRED = "tag:users-api,2026:reauthentication-required";
 
@@ -136,6 +139,11 @@ export const api = {
   me: () => request("GET", "/api/user"),
   listUsers: (path) => request("GET", path),
   firstPage: (limit) => `/api/users?limit=${encodeURIComponent(limit)}`,
+  // An admin's search: an exact email (one user at most), else a username prefix, in order.
+  searchPage: (limit, query) =>
+    query.includes("@")
+      ? `/api/users?email=${encodeURIComponent(query)}`
+      : `/api/users?limit=${encodeURIComponent(limit)}&prefix=${encodeURIComponent(query)}`,
   register: (fields) => request("POST", "/api/users", { body: fields, auth: false }),
   getUser: (username) => request("GET", userPath(username)),
   updateUser: (username, changes) => request("PATCH", userPath(username), { body: changes }),

@@ -15,12 +15,13 @@ export function pageSize() {
 }
 
 // The pages seen so far (the API's cursors only go forward), kept across views so that
-// coming back from a profile shows the same page.
-const pager = { size: null, paths: [], index: 0 };
+// coming back from a profile shows the same page (and the same search, for an admin).
+const pager = { size: null, paths: [], index: 0, query: "" };
 
-function resetPager(size) {
+function resetPager(size, query = "") {
   pager.size = size;
-  pager.paths = [api.firstPage(size)];
+  pager.query = query;
+  pager.paths = [query ? api.searchPage(size, query) : api.firstPage(size)];
   pager.index = 0;
 }
 
@@ -36,6 +37,8 @@ export function list(ctx) {
   const tbody = view.querySelector("tbody");
   const prev = view.querySelector("#prev-page");
   const next = view.querySelector("#next-page");
+  const search = view.querySelector("#user-search");
+  const clear = view.querySelector("#clear-search");
 
   const size = pageSize();
   if (pager.size !== size) resetPager(size);
@@ -51,11 +54,11 @@ export function list(ctx) {
       nextPath = nextLink(headers);
       tbody.replaceChildren(...data.map((user) => userRow(ctx, user)));
       if (!data.length) {
-        tbody.append(
-          h("tr", { role: "row" }, h("td", { role: "cell", colspan: 3 }, "No users on this page.")),
-        );
+        const none = pager.query ? `No user matches “${pager.query}”.` : "No users on this page.";
+        tbody.append(h("tr", { role: "row" }, h("td", { role: "cell", colspan: 3 }, none)));
       }
-      caption.textContent = `Page ${pager.index + 1} · ${pluralize(data.length, "user")} on this page`;
+      const found = pager.query ? ` matching “${pager.query}”` : "";
+      caption.textContent = `Page ${pager.index + 1} · ${pluralize(data.length, "user")}${found} on this page`;
     } catch (error) {
       nextPath = null;
       caption.textContent = "Users could not be loaded";
@@ -84,9 +87,26 @@ export function list(ctx) {
     const url = new URL(window.location.href);
     url.searchParams.set("page_size", select.value);
     window.history.replaceState(null, "", url);
-    resetPager(pageSize());
+    resetPager(pageSize(), pager.query);
     load(false);
   });
+
+  if (ctx.user().account_type === "admin_user") {
+    search.hidden = false;
+    search.elements.query.value = pager.query;
+    clear.hidden = !pager.query;
+    onSubmit(search, async () => {
+      resetPager(pageSize(), search.elements.query.value.trim());
+      clear.hidden = !pager.query;
+      await load(false);
+    });
+    clear.addEventListener("click", () => {
+      search.elements.query.value = "";
+      clear.hidden = true;
+      resetPager(pageSize());
+      load(false);
+    });
+  }
 
   prev.disabled = next.disabled = true;
   load(false);
@@ -104,6 +124,8 @@ function userRow(ctx, user) {
       "td",
       { role: "cell", class: "type" },
       h("span", { class: `badge ${user.account_type}` }, user.account_type),
+      // Only an admin's list says whether an account is disabled.
+      user.disabled ? h("span", { class: "badge disabled" }, "disabled") : null,
     ),
   );
   // The whole row opens the profile for a pointer; the link is there for the keyboard.
@@ -128,6 +150,8 @@ export function profile(ctx, encodedUsername) {
   const details = view.querySelector("#profile-details");
   const tools = view.querySelector("#admin-tools");
   const typeForm = view.querySelector("#account-type-form");
+  const disableButton = view.querySelector("#disable-user");
+  const enableButton = view.querySelector("#enable-user");
   title.textContent = username;
 
   const show = (user) => {
@@ -141,6 +165,12 @@ export function profile(ctx, encodedUsername) {
     ];
     // The full view, for the user themself or an admin.
     if (user.email) rows.push(["Email", user.email]);
+    if (user.disabled !== undefined) {
+      const status = user.disabled ? "disabled" : "active";
+      rows.push(["Status", h("span", { class: `badge ${status}` }, status)]);
+      disableButton.hidden = user.disabled;
+      enableButton.hidden = !user.disabled;
+    }
     if (user.created_at) rows.push(["Registered", timeElement(user.created_at)]);
     if (user.updated_at) rows.push(["Last changed", timeElement(user.updated_at)]);
     details.replaceChildren(
@@ -162,6 +192,26 @@ export function profile(ctx, encodedUsername) {
         reportError(typeForm, error);
       }
     });
+    const setDisabled = async (disabled) => {
+      try {
+        const { data } = await api.updateUser(username, { disabled });
+        show(data);
+        const done = disabled ? "disabled: their sessions have ended" : "enabled";
+        ctx.flash(`The account “${data.username}” is ${done}.`, "success");
+        (disabled ? enableButton : disableButton).focus();
+      } catch (error) {
+        ctx.flash(describe(error), "error");
+      }
+    };
+    onClick(disableButton, async () => {
+      const sure = await confirmAction({
+        title: `Disable ${username}?`,
+        text: `“${username}” will be signed out everywhere and unable to sign in until an admin enables the account again.`,
+        confirmLabel: "Disable user",
+      });
+      if (sure) await setDisabled(true);
+    });
+    onClick(enableButton, () => setDisabled(false));
     onClick(view.querySelector("#delete-user"), async () => {
       const sure = await confirmAction({
         title: `Delete ${username}?`,
