@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import boto3
+import botocore.loaders
+import botocore.session
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
@@ -195,7 +198,11 @@ class DynamoInterface:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    client = boto3.session.Session().client("dynamodb", **self._client_args)
+                    # botocore's own session: boto3's would add a search path to the
+                    # shared loader each time.
+                    session = botocore.session.get_session()
+                    session.register_component("data_loader", _shared_loader())
+                    client = session.create_client("dynamodb", **self._client_args)
                     for event, handler in self._hooks:
                         client.meta.events.register(event, handler)
                     self._client = client
@@ -623,6 +630,16 @@ class DynamoInterface:
         if values:
             args["ExpressionAttributeValues"] = self._dump(values)
         return args
+
+
+@functools.cache
+def _shared_loader() -> botocore.loaders.Loader:
+    """botocore's reader of its service models, one per process.
+
+    Each new botocore session would parse DynamoDB's model and the endpoint rules again
+    (tens of milliseconds): an app per test, or a CLI command, pays that once this way.
+    """
+    return botocore.loaders.create_loader()
 
 
 def _attribute_definitions(spec: TableSpec) -> list[dict[str, str]]:
