@@ -634,7 +634,7 @@ class DynamoInterface:
 
 @functools.cache
 def _shared_loader() -> botocore.loaders.Loader:
-    """botocore's reader of its service models, one per process.
+    """Botocore's reader of its service models, one per process.
 
     Each new botocore session would parse DynamoDB's model and the endpoint rules again
     (tens of milliseconds): an app per test, or a CLI command, pays that once this way.
