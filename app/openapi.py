@@ -45,8 +45,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "type": {
             "type": "string",
             "description": (
-                "A URI for the kind of problem: about:blank (the status says it all), or "
-                "tag:users-api,2026:reauthentication-required (403: prove the password again)"
+                "A URI for the kind of problem: about:blank (the status says it all), "
+                "tag:users-api,2026:reauthentication-required (403: prove the password "
+                "again), or tag:users-api,2026:account-disabled (403: the right password of "
+                "an account an admin has disabled)"
             ),
         },
         "title": {

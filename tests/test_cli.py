@@ -253,6 +253,8 @@ def test_show_finds_a_user_by_username_or_email(run, client, who):
         (["delete", "nobody", "--yes"], "Error: There is no user 'nobody'."),
         (["unlock", "nobody"], "Error: There is no user 'nobody'."),
         (["set-type", "nobody", "admin_user"], "Error: There is no user 'nobody'."),
+        (["disable", "nobody"], "Error: There is no user 'nobody'."),
+        (["enable", "nobody"], "Error: There is no user 'nobody'."),
     ],
 )
 def test_a_user_that_does_not_exist_is_one_line_and_exit_1(run, client, args, line):
