@@ -9,6 +9,7 @@ import bcrypt
 import pytest
 
 from app import create_app
+from app.helpers import tables
 from app.helpers.state import state_of
 from tests.helpers import JANE, JOHN, assert_problem, basic, bearer, login, new_user
 
@@ -636,6 +637,29 @@ def test_register_same_email_concurrently_one_wins(engine_app):
         i for i in _table_items(store, "user_emails") if i["email"]["S"] == "shared@example.com"
     ]
     assert [c["username"]["S"] for c in claims] == [owners[0]["username"]["S"]]
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one_who_can_act(engine_app):
+    client = engine_app.test_client()
+    assert client.post("/api/users", json=new_user(account_type="admin_user"), headers=JOHN)
+    barrier = threading.Barrier(2)
+
+    def disable_other(pair):
+        headers, other = pair
+        barrier.wait()
+        return disable(client, other, headers=headers).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        codes = sorted(pool.map(disable_other, [(JOHN, "alice"), (ALICE, "johndoe")]))
+
+    # The loser's own request fails: the last admin who can act (409), or, when the other
+    # disable landed before its credentials were checked, a disabled account (403).
+    assert codes[0] == 200
+    assert codes[1] in (403, 409)
+    store = state_of(engine_app).store
+    admins = [tables.users.get(store, name) for name in ("alice", "johndoe")]
+    assert [admin.counts_as_admin for admin in admins].count(True) == 1
+    assert tables.users.admin_count(store) == 1
 
 
 def test_timestamps_come_from_the_app_clock(client, clock):
