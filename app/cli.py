@@ -246,7 +246,7 @@ def check(fix: bool) -> None:
     """Find leftovers that should never exist, and with --fix repair them.
 
     Email claims whose user is gone or has another email, users whose email is unclaimed,
-    sessions of deleted users.
+    users missing from the search index, sessions of deleted users.
     """
     state = current_state()
     problems = consistency.find_problems(state)

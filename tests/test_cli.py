@@ -333,6 +333,25 @@ def test_check_finds_the_leftovers_of_a_users_table_deleted_by_hand_and_fix_repa
     assert client.post("/api/users", json=new_account("john2", "johndoe")).status_code == 409
 
 
+def test_check_finds_a_user_missing_from_the_search_index_and_fix_adds_them(run, client, app):
+    client.get("/api/users")
+    store = state_of(app).store
+    store.client.update_item(
+        TableName=store.table_name(tables.users.USERS),
+        Key={"username": {"S": "janedoe"}},
+        UpdateExpression="REMOVE #shard",
+        ExpressionAttributeNames={"#shard": "shard"},
+    )
+
+    found = run("check")
+    fixed = run("check", "--fix")
+
+    line = "user 'janedoe' is not in the search index (stored before it)"
+    assert (found.exit_code, found.output.splitlines()[0]) == (1, line)
+    assert fixed.output.splitlines() == [f"repaired: {line}"]
+    assert run("list", "--prefix", "jane").output.splitlines()[-1] == "1 user"
+
+
 def test_a_repair_that_lost_a_race_writes_nothing(client, app):
     client.get("/api/users")
     store = state_of(app).store

@@ -34,9 +34,8 @@ class Problem:
 def find_problems(state: AppState) -> list[Problem]:
     """Every leftover in the users, email claims and sessions tables."""
     store = state.store
-    emails = {
-        item["username"]: item["email"] for item in _scan(store, users.USERS, "username", "email")
-    }
+    stored = list(_scan(store, users.USERS, "username", "email", "shard"))
+    emails = {item["username"]: item["email"] for item in stored}
     claims = {
         item["email"]: item["username"] for item in _scan(store, users.EMAILS, "email", "username")
     }
@@ -47,6 +46,9 @@ def find_problems(state: AppState) -> list[Problem]:
     for username, email in sorted(emails.items()):
         if claims.get(email) != username:
             problems.append(_unclaimed_email(username, email))
+    for item in stored:
+        if "shard" not in item:
+            problems.append(_not_in_index(item["username"]))
     for session in _scan(store, sessions.SESSIONS, "token_hash", "username", "id"):
         if session["username"] not in emails:
             problems.append(_orphan_session(session))
@@ -116,6 +118,14 @@ def _unclaimed_email(username: str, email: str) -> Problem:
                 values={":e": email},
             ),
         ),
+    )
+
+
+def _not_in_index(username: str) -> Problem:
+    """A user stored before the search index, so missing from it: give them their shard."""
+    return Problem(
+        f"user {username!r} is not in the search index (stored before it)",
+        (users.give_shard(username),),
     )
 
 

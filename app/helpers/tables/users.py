@@ -187,19 +187,25 @@ def add_shards(store: DynamoInterface) -> int:
         for item in items:
             if "shard" in item:
                 continue
-            with contextlib.suppress(ConditionFailed):  # deleted or given one meanwhile
-                store.update(
-                    USERS,
-                    key(item["username"]),
-                    update="SET #shard = :shard",
-                    condition="attribute_exists(username) AND attribute_not_exists(#shard)",
-                    names={"#shard": "shard"},
-                    values={":shard": shard_of(item["username"])},
-                )
+            with contextlib.suppress(TransactionCanceled):  # deleted or given one meanwhile
+                store.transact_write([give_shard(item["username"])])
                 added += 1
         if last is None:
             return added
         after = last["username"]
+
+
+def give_shard(username: str) -> Write:
+    """The write that puts a user stored before the index in it, if still without a shard."""
+    return Write(
+        "Update",
+        USERS,
+        key(username),
+        update="SET #shard = :shard",
+        condition="attribute_exists(username) AND attribute_not_exists(#shard)",
+        names={"#shard": "shard"},
+        values={":shard": shard_of(username)},
+    )
 
 
 def update(store: DynamoInterface, current: UserItem, fields: dict[str, Any]) -> UserItem:
