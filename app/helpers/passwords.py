@@ -86,8 +86,8 @@ def stored_form(scheme: str, password_hash: str) -> str:
         raise ValueError(f"is not a known hash scheme: use one of {', '.join(SCHEMES)}")
     found = _BCRYPT_HASH.fullmatch(password_hash)
     if not found or (scheme == OWN and found[1] != "2b"):
-        variants = "$2b$" if scheme == OWN else "$2a$, $2b$ or $2y$"
-        raise ValueError(f"is not a {scheme} hash ({variants}, a cost, 53 characters)")
+        variants = "2b" if scheme == OWN else "2a, 2b or 2y"
+        raise ValueError(f"is not a {scheme} hash (bcrypt {variants}, a cost, 53 characters)")
     if not 4 <= int(found[2]) <= MAX_BCRYPT_COST:
         raise ValueError(f"has a bcrypt cost outside 4..{MAX_BCRYPT_COST}")
     return password_hash if scheme == OWN else FOREIGN_BCRYPT + password_hash

@@ -139,6 +139,16 @@ def _insert(state: AppState, data: UserCreate) -> UserItem:
         updated_at=stamp,
         session_key=new_session_key(),
     )
+    insert_user(state, user)
+    return user
+
+
+def insert_user(state: AppState, user: UserItem) -> None:
+    """Store a new user as it is and claim its email, both or neither (`Conflict` if taken).
+
+    Registration and `flask users import` both write through here: the same transaction,
+    and the count of admins started first when the user is an admin.
+    """
     if user.is_admin:
         _start_admin_count(state)
     try:
@@ -147,7 +157,6 @@ def _insert(state: AppState, data: UserCreate) -> UserItem:
         raise Conflict(_TAKEN[exc.field].format(username=user.username)) from exc
     except Changed as exc:
         raise Conflict(_RACE) from exc
-    return user
 
 
 def get_user(state: AppState, *, username: str) -> UserItem:

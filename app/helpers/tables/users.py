@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from app.helpers.dynamo import (
@@ -100,6 +101,16 @@ def page(
         attributes=PUBLIC_FIELDS,
     )
     return [UserPublic.model_validate(item) for item in items], last["username"] if last else None
+
+
+def all_items(store: DynamoInterface, *, page_size: int) -> Iterator[UserItem]:
+    """Every stored user, whole, read a Scan page of `page_size` at a time as it is consumed."""
+    start: Item | None = None
+    while True:
+        items, start = store.scan_page(USERS, limit=page_size, start_key=start)
+        yield from (UserItem.model_validate(item) for item in items)
+        if start is None:
+            return
 
 
 def update(store: DynamoInterface, current: UserItem, fields: dict[str, Any]) -> UserItem:
