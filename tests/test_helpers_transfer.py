@@ -19,7 +19,7 @@ from app.helpers import consistency, passwords, tables, transfer
 from app.helpers.state import state_of
 from app.models import UserItem
 from tests.faults import answer
-from tests.helpers import assert_no_secret, login
+from tests.helpers import SENT_SECRETS, assert_no_secret, login
 
 CHEAP_ARGON2 = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
@@ -55,7 +55,15 @@ def person(number: int, **fields) -> dict:
 
 
 def jsonl(*rows) -> io.BytesIO:
-    """A JSON Lines file of these rows (a row given as bytes is written as it is)."""
+    """A JSON Lines file of these rows (a row given as bytes is written as it is).
+
+    Their passwords and hashes are secrets from now on: no log record may hold one.
+    """
+    for row in rows:
+        if isinstance(row, dict):
+            SENT_SECRETS.extend(
+                str(row[name]) for name in ("password", "password_hash") if row.get(name)
+            )
     lines = [row if isinstance(row, bytes) else json.dumps(row).encode() for row in rows]
     return io.BytesIO(b"".join(line + b"\n" for line in lines))
 
@@ -401,6 +409,32 @@ def test_plain_passwords_are_hashed_in_a_process_per_core(state, monkeypatch):
 
     assert pools == [2]
     assert result.written == 4
+
+
+CAN_DISABLE = "disabled" in UserItem.model_fields
+
+
+@pytest.mark.skipif(CAN_DISABLE, reason="UserItem.disabled exists: the test below runs")
+def test_a_disabled_row_is_refused_while_accounts_cannot_be_disabled():
+    rows = jsonl(person(1, disabled=True), person(2, disabled="false"))
+
+    checked = transfer.check_file(rows, fmt="jsonl")
+
+    assert [str(rejected) for rejected in checked.rejected] == [
+        "line 1: disabled: this version cannot store disabled accounts"
+    ]
+    assert [entry.row.username for entry in checked.valid] == ["user0002"]
+
+
+@pytest.mark.skipif(not CAN_DISABLE, reason="UserItem.disabled comes with `users disable`")
+def test_a_disabled_account_stays_disabled_through_import_and_export(state):
+    run_import(state, jsonl(person(1, disabled=True), person(2)))
+    out = io.StringIO()
+
+    transfer.export_users(state, out, fmt="jsonl")
+
+    assert stored_users(state.store)["user0001"].disabled is True
+    assert [json.loads(line)["disabled"] for line in out.getvalue().splitlines()] == [True, False]
 
 
 # -- export ---------------------------------------------------------------------------------

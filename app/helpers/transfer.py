@@ -469,7 +469,7 @@ def _write_all(
             if stop is not None:
                 break
             pending.add(pool.submit(work, state, entry))
-            settle(until=2 * workers - 1)
+            settle(until=workers - 1)
         settle(until=0)
     result.conflicts.sort(key=lambda conflict: conflict.line)  # they end in any order
     if isinstance(stop, Conflict):
