@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -311,6 +312,21 @@ def test_import_twice_leaves_the_same_table(state):
     assert (first.written, first.present) == (7, 0)
     assert (again.written, again.present, report) == (0, 7, [])
     assert {table: scan(state.store, table) for table in before} == before
+
+
+def test_a_rerun_hashes_no_password_of_a_user_already_there(state):
+    phases = []
+
+    @contextlib.contextmanager
+    def recording(phase, total):
+        phases.append((phase, total))
+        yield lambda _count: None
+
+    run_import(state, jsonl(person(0), person(1)))
+    again, _ = run_import(state, jsonl(person(0), person(1), person(2)), progress=recording)
+
+    assert phases == [("checking users", 3), ("hashing passwords", 1), ("writing users", 1)]
+    assert (again.present, again.written) == (2, 1)
 
 
 def test_import_conflicts_are_skipped_and_reported_or_stop_the_import(state):

@@ -199,6 +199,13 @@ def import_users(
     valid = checked.valid
     plain = [entry for entry in valid if entry.stored_hash is None]
     if plain and not dry_run:
+        # Hashing is what costs: not for the users a rerun finds already there.
+        with progress("checking users", len(plain)) as advance:
+            present = _present(state, plain, workers, advance)
+        result.present += len(present)
+        valid = [entry for entry in valid if entry.line not in present]
+        plain = [entry for entry in plain if entry.line not in present]
+    if plain and not dry_run:
         with progress("hashing passwords", len(plain)) as advance:
             _hash_passwords(plain, rounds=state.passwords.rounds, advance=advance)
     label = "checking users" if dry_run else "writing users"
@@ -401,6 +408,33 @@ def _header_problem(header: list[str]) -> ReportLine | None:
     return None
 
 
+def _present(state: AppState, rows: list[_Valid], workers: int, advance: Advance) -> set[int]:
+    """The lines of the rows whose user is stored already, with the same email (one read each)."""
+
+    def stored(entry: _Valid) -> bool:
+        user = tables.users.get(state.store, entry.row.username)
+        return user is not None and user.email == entry.row.email
+
+    found = set()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for entry, there in zip(rows, pool.map(stored, rows), strict=True):
+                if there:
+                    found.add(entry.line)
+                advance(1)
+    except ServiceUnavailable as exc:
+        raise _stopped(0, exc) from exc
+    return found
+
+
+def _stopped(written: int, exc: ServiceUnavailable) -> ServiceUnavailable:
+    """What stops an import when DynamoDB fails: how far it got, and how to finish it."""
+    reason = exc.detail.rstrip(".")
+    return ServiceUnavailable(
+        f"stopped: {written} rows written; run the same command again to finish ({reason})"
+    )
+
+
 def _hash_passwords(rows: list[_Valid], *, rounds: int, advance: Advance) -> None:
     """Hash each row's plain password in our scheme, in a process per core."""
     secrets = [entry.row.password or "" for entry in rows]
@@ -480,12 +514,8 @@ def _write_all(
     result.skipped = len(result.conflicts)
     for conflict in result.conflicts:
         report(conflict)
-    if stop is not None:
-        reason = str(getattr(stop, "detail", stop)).rstrip(".")
-        raise ServiceUnavailable(
-            f"stopped: {result.written} rows written; run the same command again to finish "
-            f"({reason})"
-        )
+    if isinstance(stop, ServiceUnavailable):
+        raise _stopped(result.written, stop)
 
 
 def _user_of(state: AppState, entry: _Valid) -> UserItem:
