@@ -10,7 +10,6 @@ from app.helpers.sessions import hash_token
 from app.helpers.tables.sessions import SESSIONS
 from app.helpers.tables.users import EMAILS, USERS
 from app.helpers.transfer import EXPORT_PAGE
-from app.helpers.transfer import WRITERS as IMPORT_WORKERS
 from app.models import ListQuery
 
 __all__ = [
@@ -21,7 +20,6 @@ __all__ = [
     "EMAILS_TABLE",
     "EXPORT_PAGE",
     "FOREIGN_BCRYPT",
-    "IMPORT_WORKERS",
     "MAX_ATTEMPTS",
     "PAGE_LIMIT",
     "READ_TIMEOUT",

@@ -11,6 +11,10 @@ LARGE_TABLE = 10_000
 # on failure): a write costs time in proportion to the table, and 10,000 imports would take
 # most of an hour there. DynamoDB Local, like DynamoDB, does not.
 IMPORT_ROWS = {"moto": 1_000, "local": 10_000}
+# Threads writing them, on both sides. moto_server answers 500 to transactions that run
+# while another thread writes to the same table (it copies the table as it changes), so
+# there one writes at a time; moto is one Python process anyway.
+IMPORT_THREADS = {"moto": 1, "local": 4}
 
 # key, label, expected status: our app's scenarios, in the order they are reported.
 SCENARIOS = (

@@ -13,10 +13,11 @@ from typing import Any
 
 from app.serving import LOOPBACK, http_call
 from bench import profiling
-from bench.app_constants import BCRYPT_ROUNDS, EXPORT_PAGE, IMPORT_WORKERS, PasswordHasher
+from bench.app_constants import BCRYPT_ROUNDS, EXPORT_PAGE, PasswordHasher
 from bench.catalog import (
     CEILING_LABELS,
     IMPORT_ROWS,
+    IMPORT_THREADS,
     LABELS,
     LARGE_TABLE,
     SMALL_TABLE,
@@ -410,19 +411,19 @@ class Bench:
         keys = ("raw_import", "import", "raw_scan_all", "export")
         if not any(self.wanted(key) for key in keys):
             return
-        count = self.settings.import_rows or IMPORT_ROWS[self.servers.engine]
+        engine = self.servers.engine
+        count = self.settings.import_rows or IMPORT_ROWS[engine]
+        threads = IMPORT_THREADS[engine]
         url, password_hash = self.servers.dynamodb_url, cheap_hash()
-        print(f"importing and exporting {count} users ({IMPORT_WORKERS} threads for writes):")
+        print(f"importing and exporting {count} users ({threads} threads writing):")
 
         def import_job() -> Job:
-            return command_import(url, count, password_hash)
+            return command_import(url, count, password_hash, threads=threads)
 
         # The same writes once unmeasured first: DynamoDB Local's JIT compiles its
         # transaction code during the first thousand, whichever side would come first.
-        raw_import(min(count, WARMUP_ROWS), IMPORT_WORKERS, password_hash)
-        self.measure_job(
-            "raw_import", "ceiling", lambda: raw_import(count, IMPORT_WORKERS, password_hash)
-        )
+        raw_import(min(count, WARMUP_ROWS), threads, password_hash)
+        self.measure_job("raw_import", "ceiling", lambda: raw_import(count, threads, password_hash))
         if self.measure_job("import", "job", import_job) is None and (
             self.wanted("export") or self.wanted("raw_scan_all")
         ):

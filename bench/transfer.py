@@ -28,7 +28,6 @@ from bench.app_constants import (
     EMAILS,
     EXPORT_PAGE,
     FOREIGN_BCRYPT,
-    IMPORT_WORKERS,
     USERS,
     iso,
 )
@@ -206,18 +205,14 @@ def run_command(url: str, *args: str) -> tuple[float, float, str]:
     return float(found[1].replace(",", "")), wall, done.stdout.strip().splitlines()[-1]
 
 
-def command_import(url: str, count: int, password_hash: str) -> Job:
+def command_import(url: str, count: int, password_hash: str, *, threads: int) -> Job:
     """`flask users import` of `count` pre-hashed rows into empty tables, as an operator runs it."""
     reset_tables(IMPORT_PREFIX)
     with tempfile.TemporaryDirectory(prefix="users-api-bench-") as folder:
         source = Path(folder) / "users.jsonl"
         write_rows(source, count, password_hash)
-        rate, wall, summary = run_command(
-            url, "import", str(source), "--workers", str(IMPORT_WORKERS)
-        )
-    return Job(
-        count, count / rate, IMPORT_WORKERS, extra={"wall_seconds": wall, "summary": summary}
-    )
+        rate, wall, summary = run_command(url, "import", str(source), "--workers", str(threads))
+    return Job(count, count / rate, threads, extra={"wall_seconds": wall, "summary": summary})
 
 
 def command_export(url: str, count: int) -> Job:

@@ -6,6 +6,7 @@ from bench.catalog import (
     CEILING_LABELS,
     CEILINGS_OF,
     IMPORT_ROWS,
+    IMPORT_THREADS,
     JOBS,
     LABELS,
     PEER_OF,
@@ -45,7 +46,8 @@ def test_catalog_gives_every_scenario_a_label_a_status_and_known_ceilings():
     assert all(LABELS[key].startswith("peer: ") for key, _, _ in PEER_SCENARIOS)
 
 
-def test_import_rows_name_each_engine_and_both_jobs_have_a_raw_ceiling():
-    assert set(IMPORT_ROWS) == {"moto", "local"}
+def test_import_rows_and_threads_name_each_engine_and_both_jobs_have_a_raw_ceiling():
+    assert set(IMPORT_ROWS) == set(IMPORT_THREADS) == {"moto", "local"}
     assert IMPORT_ROWS["local"] == 10_000
+    assert IMPORT_THREADS["moto"] == 1  # moto_server fails concurrent transactions
     assert [CEILINGS_OF[key] for key, _ in JOBS] == [("raw_import",), ("raw_scan_all",)]
