@@ -267,6 +267,13 @@ FORMATS = click.Choice(transfer.FORMATS)
     help="Write the rejected rows here (default: standard error).",
 )
 @click.option(
+    "--retry-for",
+    type=click.FloatRange(0),
+    default=transfer.RETRY_FOR,
+    show_default=True,
+    help="Seconds to wait out a throttled or unreachable DynamoDB before stopping.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 64),
     default=transfer.WRITERS,
@@ -279,6 +286,7 @@ def import_users(
     on_conflict: str,
     dry_run: bool,
     report_path: str | None,
+    retry_for: float,
     workers: int,
 ) -> None:
     """Import users from FILE (JSON Lines or CSV; `-`: standard input).
@@ -303,6 +311,7 @@ def import_users(
             on_conflict="skip" if on_conflict == "skip" else "fail",
             dry_run=dry_run,
             workers=workers,
+            retry_for=retry_for,
             report=lambda line: click.echo(str(line), file=report_to),
             progress=_progress,
         )

@@ -553,7 +553,7 @@ def test_import_stopped_by_an_outage_says_how_far_it_got_and_the_same_command_fi
     source = write_jsonl(tmp_path / "users.jsonl", rows)
     outage = Outage(state_of(empty_app).store, successes=4)
 
-    stopped = transfer("import", source)
+    stopped = transfer("import", source, "--retry-for", "0")
     outage.over()
     finished = transfer("import", source)
 

@@ -70,7 +70,8 @@ def jsonl(*rows) -> io.BytesIO:
 
 
 def run_import(state, source, fmt="jsonl", **options):
-    """Import; the result and the report's lines."""
+    """Import (stopping at once when DynamoDB fails, unless told); the result and the report."""
+    options.setdefault("retry_for", 0)
     report = []
     result = transfer.import_users(state, source, fmt=fmt, report=report.append, **options)
     return result, [str(line) for line in report]
@@ -370,10 +371,10 @@ def test_import_dry_run_writes_nothing_but_says_what_it_would_do(state):
 
 
 class Outage:
-    """DynamoDB goes down after `successes` transactions: every later one fails, until over."""
+    """DynamoDB fails transactions after `successes`: `failures` of them, or all until over."""
 
-    def __init__(self, store, successes: int) -> None:
-        self.left, self.down = successes, True
+    def __init__(self, store, successes: int, failures: int | None = None) -> None:
+        self.left, self.failures, self.down = successes, failures, True
         store.add_hook("before-call.dynamodb.TransactWriteItems", self.answer)
 
     def answer(self, **kwargs):
@@ -382,6 +383,10 @@ class Outage:
         if self.left > 0:
             self.left -= 1
             return None
+        if self.failures is not None:
+            if self.failures == 0:
+                return None
+            self.failures -= 1
         return answer(503, {"Error": {"Code": "ServiceUnavailable", "Message": "injected"}})
 
     def over(self) -> None:
@@ -408,6 +413,32 @@ def test_an_import_stopped_by_an_outage_says_how_far_it_got_and_a_rerun_finishes
     assert (again.written, again.present, report) == (18, 12, [])
     assert len(stored_users(state.store)) == 30
     assert consistency.find_problems(state) == []  # no user without its email, or the reverse
+
+
+def test_a_row_waits_out_a_short_outage_with_doubling_pauses(state):
+    rows = [
+        hashed(made=GOOD_HASH, username=f"user{n:04d}", email=f"u{n}@example.com") for n in range(5)
+    ]
+    Outage(state.store, successes=2, failures=2)
+    pauses = []
+
+    result, report = run_import(state, jsonl(*rows), workers=1, retry_for=10, pause=pauses.append)
+
+    assert pauses == [0.5, 1.0]
+    assert (result.written, result.present, report) == (5, 0, [])
+
+
+def test_an_import_stops_once_its_patience_is_spent(state):
+    rows = [
+        hashed(made=GOOD_HASH, username=f"user{n:04d}", email=f"u{n}@example.com") for n in range(5)
+    ]
+    Outage(state.store, successes=1)
+    pauses = []
+
+    with pytest.raises(ServiceUnavailable, match=r"^stopped: 1 rows written; "):
+        run_import(state, jsonl(*rows), workers=1, retry_for=3.5, pause=pauses.append)
+
+    assert pauses == [0.5, 1.0, 2.0]
 
 
 def test_plain_passwords_are_hashed_in_a_process_per_core(state, monkeypatch):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import multiprocessing
 import os
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -64,6 +65,10 @@ REQUIRED = ("username", "email", "first_name", "last_name")
 EXPORT_COLUMNS = ("username", "email", "first_name", "last_name", "account_type", "disabled")
 HASH_COLUMNS = ("hash_scheme", "password_hash")
 WRITERS = 4  # concurrent writes: each one DynamoDB transaction
+# A bulk write meets throttling where a request would not: wait it out this long (seconds),
+# pausing from half a second, doubling up to eight, before an import stops.
+RETRY_FOR = 30.0
+_FIRST_WAIT, _LONGEST_WAIT = 0.5, 8.0
 EXPORT_PAGE = 500
 # A write that lost a race with another (on the count of admins) is tried this often.
 _ATTEMPTS = 3
@@ -71,6 +76,7 @@ _ATTEMPTS = 3
 _CAN_DISABLE = "disabled" in UserItem.model_fields
 _NAME_LENGTH = 40  # of a field name quoted in the report (the file may hold anything there)
 
+_T = TypeVar("_T")
 Advance = Callable[[int], None]
 # `progress(phase, total)` is entered once per phase; what it yields is told each step done.
 Progress = Callable[[str, "int | None"], "AbstractContextManager[Advance]"]
@@ -178,6 +184,8 @@ def import_users(
     on_conflict: Literal["skip", "fail"] = "fail",
     dry_run: bool = False,
     workers: int = WRITERS,
+    retry_for: float = RETRY_FOR,
+    pause: Callable[[float], None] = time.sleep,
     report: Callable[[ReportLine], None] = lambda _line: None,
     progress: Progress = no_progress,
 ) -> ImportResult:
@@ -185,12 +193,14 @@ def import_users(
 
     A user already stored with the same username and email is left as it is and counted as
     present. Another user holding the username or the email is a conflict: reported and
-    skipped, or (`fail`) the import stops with `Conflict`. DynamoDB failing stops it with
-    `ServiceUnavailable`; both say how many rows were written, and running the same import
-    again finishes it. `dry_run` writes nothing, but reads whether each row is present or
-    in conflict.
+    skipped, or (`fail`) the import stops with `Conflict`. A row that DynamoDB does not take
+    (throttled, unreachable) is tried again for `retry_for` seconds, waiting with `pause`,
+    then the import stops with `ServiceUnavailable`. Both say how many rows were written,
+    and running the same import again finishes it. `dry_run` writes nothing, but reads
+    whether each row is present or in conflict.
     """
     started = time.monotonic()
+    patience = _Patience(retry_for, pause)
     result = ImportResult(dry_run=dry_run)
     checked = check_file(source, fmt=fmt)
     result.rows, result.rejected = checked.rows, len(checked.rejected)
@@ -201,7 +211,7 @@ def import_users(
     if plain and not dry_run:
         # Hashing is what costs: not for the users a rerun finds already there.
         with progress("checking users", len(plain)) as advance:
-            present = _present(state, plain, workers, advance)
+            present = _present(state, plain, workers, patience, advance)
         result.present += len(present)
         valid = [entry for entry in valid if entry.line not in present]
         plain = [entry for entry in plain if entry.line not in present]
@@ -210,7 +220,8 @@ def import_users(
             _hash_passwords(plain, rounds=state.passwords.rounds, advance=advance)
     label = "checking users" if dry_run else "writing users"
     with progress(label, len(valid)) as advance:
-        _write_all(state, valid, result, on_conflict, dry_run, workers, report, advance)
+        writing = _Writing(on_conflict, dry_run, workers, patience, report, advance)
+        _write_all(state, valid, result, writing)
     result.seconds = time.monotonic() - started
     return result
 
@@ -408,11 +419,13 @@ def _header_problem(header: list[str]) -> ReportLine | None:
     return None
 
 
-def _present(state: AppState, rows: list[_Valid], workers: int, advance: Advance) -> set[int]:
+def _present(
+    state: AppState, rows: list[_Valid], workers: int, patience: _Patience, advance: Advance
+) -> set[int]:
     """The lines of the rows whose user is stored already, with the same email (one read each)."""
 
     def stored(entry: _Valid) -> bool:
-        user = tables.users.get(state.store, entry.row.username)
+        user = patience.run(lambda: tables.users.get(state.store, entry.row.username))
         return user is not None and user.email == entry.row.email
 
     found = set()
@@ -459,24 +472,48 @@ def _store_hashes(rows: list[_Valid], hashes: Iterable[str], advance: Advance) -
         advance(1)
 
 
+@dataclass(frozen=True)
+class _Patience:
+    """How long a row waits out a DynamoDB that does not take it, and how it waits."""
+
+    seconds: float
+    pause: Callable[[float], None]
+
+    def run(self, work: Callable[[], _T]) -> _T:
+        """`work()`, tried again after doubling pauses while DynamoDB is unavailable."""
+        waited, wait = 0.0, _FIRST_WAIT
+        while True:
+            try:
+                return work()
+            except ServiceUnavailable:
+                if waited + wait > self.seconds:
+                    raise
+                self.pause(wait)
+                waited, wait = waited + wait, min(2 * wait, _LONGEST_WAIT)
+
+
+@dataclass(frozen=True)
+class _Writing:
+    """How the rows are written: the options of the import, and where progress goes."""
+
+    on_conflict: str
+    dry_run: bool
+    workers: int
+    patience: _Patience
+    report: Callable[[ReportLine], None]
+    advance: Advance
+
+
 # What writing (or checking) one row came to.
 _WRITTEN, _PRESENT = "written", "present"
 
 
-def _write_all(
-    state: AppState,
-    valid: list[_Valid],
-    result: ImportResult,
-    on_conflict: str,
-    dry_run: bool,
-    workers: int,
-    report: Callable[[ReportLine], None],
-    advance: Advance,
-) -> None:
+def _write_all(state: AppState, valid: list[_Valid], result: ImportResult, how: _Writing) -> None:
     """Write (or check) the rows, `workers` at a time, in the file's order; stop on failure."""
-    work = _check_one if dry_run else _write_one
+    work = _check_one if how.dry_run else _write_one
     stop: Exception | None = None
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="import") as pool:
+    workers = max(1, how.workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
         pending: set[Future[str | ReportLine]] = set()
 
         def settle(until: int) -> None:
@@ -489,20 +526,20 @@ def _write_all(
                     except ServiceUnavailable as exc:
                         stop = stop or exc
                         continue
-                    advance(1)
+                    how.advance(1)
                     if outcome == _WRITTEN:
                         result.written += 1
                     elif outcome == _PRESENT:
                         result.present += 1
                     else:
                         result.conflicts.append(outcome)
-                        if on_conflict == "fail" and not dry_run:
+                        if how.on_conflict == "fail" and not how.dry_run:
                             stop = stop or Conflict()
 
         for entry in valid:
             if stop is not None:
                 break
-            pending.add(pool.submit(work, state, entry))
+            pending.add(pool.submit(how.patience.run, functools.partial(work, state, entry)))
             settle(until=workers - 1)
         settle(until=0)
     result.conflicts.sort(key=lambda conflict: conflict.line)  # they end in any order
@@ -513,7 +550,7 @@ def _write_all(
         )
     result.skipped = len(result.conflicts)
     for conflict in result.conflicts:
-        report(conflict)
+        how.report(conflict)
     if isinstance(stop, ServiceUnavailable):
         raise _stopped(result.written, stop)
 
