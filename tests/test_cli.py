@@ -466,9 +466,16 @@ def test_import_conflicts_stop_it_or_are_skipped(transfer, empty_app, tmp_path):
     clash = account(1, email="elsewhere@example.com", password=PLAIN_PASSWORD)
     source = write_jsonl(tmp_path / "users.jsonl", [clash, *ROWS[1:]])
 
+    foreseen = transfer("import", source, "--dry-run")
     stopped = transfer("import", source, "--workers", "1")
     skipped = transfer("import", source, "--on-conflict", "skip")
 
+    assert foreseen.exit_code == 1
+    assert foreseen.stdout.startswith("dry run, 3 rows: 2 to write, 0 already present, 1 in ")
+    assert foreseen.stderr.splitlines()[-2:] == [
+        "line 1: username: is taken by a user with another email",
+        "Error: the import would stop at line 1 (--on-conflict skip imports the others)",
+    ]
     assert stopped.exit_code == 1
     assert stopped.stderr.splitlines()[-1] == (
         "Error: line 1: username: is taken by a user with another email; stopped: 0 rows "
