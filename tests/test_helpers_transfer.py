@@ -19,7 +19,7 @@ from app.errors import Conflict, ServiceUnavailable, ValidationFailed
 from app.helpers import consistency, passwords, tables, transfer
 from app.helpers.state import state_of
 from app.models import UserItem
-from tests.faults import answer
+from tests.faults import answer, inject_sends
 from tests.helpers import SENT_SECRETS, assert_no_secret, login
 
 CHEAP_ARGON2 = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -244,6 +244,15 @@ def test_import_writes_no_rejected_row_and_every_valid_one(state):
     assert sorted(stored_users(state.store)) == ["user0001", "user0003"]
 
 
+def test_check_file_skips_blank_lines_and_numbers_lines_as_the_file_does():
+    checked = transfer.check_file(jsonl(person(1), b"", b"  \t", person(2), b"{"), fmt="jsonl")
+
+    assert [str(rejected) for rejected in checked.rejected] == [
+        "line 5: (line): is not JSON: Expecting property name enclosed in double quotes at column 2"
+    ]
+    assert (checked.rows, [entry.line for entry in checked.valid]) == (3, [1, 4])
+
+
 @pytest.mark.parametrize(
     ("header", "message"),
     [
@@ -287,6 +296,10 @@ CONTROL = "must not contain control or formatting characters"
         (
             "caf\xe9,c@example.com,Ann,S,pass phrase\n".encode("latin-1"),
             "line 3: (line): is not UTF-8 text (byte 4 of the line)",
+        ),
+        (
+            "ann,ann@example.com,Ann," + "x" * 70_000 + ",pass phrase\n",
+            "line 3: (line): is longer than 64 KiB",
         ),
     ],
 )
@@ -413,6 +426,48 @@ def test_an_import_stopped_by_an_outage_says_how_far_it_got_and_a_rerun_finishes
     assert (again.written, again.present, report) == (18, 12, [])
     assert len(stored_users(state.store)) == 30
     assert consistency.find_problems(state) == []  # no user without its email, or the reverse
+
+
+def test_an_outage_while_looking_up_plain_password_rows_stops_before_any_write(state):
+    fail_gets = inject_sends(state.store, "GetItem", ["ServiceUnavailable"] * 50, status=503)
+
+    with pytest.raises(ServiceUnavailable, match=r"^stopped: 0 rows written; run the same"):
+        run_import(state, jsonl(person(1), person(2)), workers=1)
+
+    assert fail_gets
+    assert stored_users(state.store) == {}
+
+
+def test_a_write_that_lost_a_race_with_another_transaction_is_tried_again(state):
+    raced = []
+
+    def conflict_once(**kwargs):
+        if raced:
+            return None
+        raced.append(1)
+        canceled = {"Code": "TransactionCanceledException", "Message": "injected"}
+        return answer(400, {"Error": canceled, "CancellationReasons": [{"Code": "None"}] * 2})
+
+    state.store.add_hook("before-call.dynamodb.TransactWriteItems", conflict_once)
+
+    result, report = run_import(state, jsonl(hashed(made=GOOD_HASH)))
+
+    assert raced == [1]
+    assert (result.written, report) == (1, [])
+
+
+def test_an_email_claim_left_by_a_user_who_is_gone_is_a_conflict_that_says_so(state):
+    run_import(state, jsonl(person(1)))
+    state.store.client.delete_item(
+        TableName=state.store.table_name("users"), Key={"username": {"S": "user0001"}}
+    )
+
+    result, report = run_import(state, jsonl(person(1)), on_conflict="skip")
+
+    assert report == [
+        "line 1: email: is claimed for a user who is gone (`users check --fix` releases it)"
+    ]
+    assert (result.written, result.skipped) == (0, 1)
 
 
 def test_a_row_waits_out_a_short_outage_with_doubling_pauses(state):
