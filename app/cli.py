@@ -7,9 +7,12 @@ Success exits 0; a failure exits 1 with one line. No command prints a password o
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +22,7 @@ from flask.cli import AppGroup
 from pydantic import ValidationError
 
 from app.errors import AppError, ValidationFailed
-from app.helpers import consistency, sessions, tables, users
+from app.helpers import consistency, sessions, tables, transfer, users
 from app.helpers.state import current_state
 from app.models import UserCreate, UserItem, UserSummary, UserUpdate
 
@@ -262,3 +265,146 @@ def check(fix: bool) -> None:
     elif not fix:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         raise click.ClickException(f"{count} found: run `users check --fix` to repair them")
+
+
+@contextmanager
+def _progress(phase: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """Click's progress bar on standard error: rows done (of how many) and rows per second."""
+    started = time.monotonic()
+
+    def rate(_item: object) -> str:
+        return f"{bar.pos / max(time.monotonic() - started, 1e-9):,.0f} rows/s"
+
+    # Without a total, click shows the rows done without a percentage.
+    counting: Any = {"length": total} if total is not None else {"iterable": itertools.count()}
+    bar = click.progressbar(
+        **counting, label=phase, show_pos=True, item_show_func=rate, file=sys.stderr
+    )
+    with bar:
+        yield bar.update
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+FORMATS = click.Choice(transfer.FORMATS)
+
+
+@_command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=FORMATS, help="jsonl or csv (default: the file's extension).")
+@click.option(
+    "--on-conflict",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="When another user has a row's username or email: stop, or report it and go on.",
+)
+@click.option("--dry-run", is_flag=True, help="Check every row against the file and the table.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the rejected rows here (default: standard error).",
+)
+@click.option(
+    "--retry-for",
+    type=click.FloatRange(0),
+    default=transfer.RETRY_FOR,
+    show_default=True,
+    help="Seconds to wait out a throttled or unreachable DynamoDB before stopping.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=transfer.WRITERS,
+    show_default=True,
+    help="Users written at once, each in its own transaction.",
+)
+def import_users(
+    file: str,
+    fmt: str | None,
+    on_conflict: str,
+    dry_run: bool,
+    report_path: str | None,
+    retry_for: float,
+    workers: int,
+) -> None:
+    """Import users from FILE (JSON Lines or CSV; `-`: standard input).
+
+    Each row is the registration body with a `password`, or a `password_hash` and its
+    `hash_scheme` (bcrypt-sha256, bcrypt or argon2id); optionally `disabled` and
+    `created_at`. Every row is checked before any is written; a user already there with
+    the same email is left as it is, so running an import again finishes it.
+    """
+    fmt = transfer.format_of(file, fmt)
+    with contextlib.ExitStack() as stack:
+        source = sys.stdin.buffer if file == "-" else stack.enter_context(open(file, "rb"))
+        report_to = (
+            stack.enter_context(open(report_path, "w", encoding="utf-8"))
+            if report_path
+            else sys.stderr
+        )
+        result = transfer.import_users(
+            current_state(),
+            source,
+            fmt=fmt,
+            on_conflict="skip" if on_conflict == "skip" else "fail",
+            dry_run=dry_run,
+            workers=workers,
+            retry_for=retry_for,
+            report=lambda line: click.echo(str(line), file=report_to),
+            progress=_progress,
+        )
+    rows = _plural(result.rows, "row")
+    if dry_run:
+        click.echo(
+            f"dry run, {rows}: {result.written:,} to write, {result.present:,} already present, "
+            f"{len(result.conflicts):,} in conflict, {result.rejected:,} rejected; nothing "
+            f"written ({result.seconds:.1f} s)"
+        )
+    else:
+        click.echo(
+            f"{rows}: {result.written:,} written, {result.present:,} already present, "
+            f"{result.skipped:,} skipped (conflict), {result.rejected:,} rejected in "
+            f"{result.seconds:.1f} s ({result.rate:,.0f} rows/s)"
+        )
+    where = f" in {report_path}" if report_path else ""
+    if result.rejected:
+        raise click.ClickException(
+            f"{_plural(result.rejected, 'row')} rejected: see the report{where}"
+        )
+    if dry_run and result.conflicts and on_conflict == "fail":
+        first = min(conflict.line for conflict in result.conflicts)
+        raise click.ClickException(
+            f"the import would stop at line {first} (--on-conflict skip imports the others)"
+        )
+
+
+@_command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, writable=True))
+@click.option("--format", "fmt", type=FORMATS, help="jsonl or csv (default: the file's extension).")
+@click.option(
+    "--include-hashes",
+    is_flag=True,
+    help="Also write each password hash with its scheme (to move users, signing in as before).",
+)
+def export_users(file: str, fmt: str | None, include_hashes: bool) -> None:
+    """Export every user to FILE (JSON Lines or CSV; `-`: standard output), never a session.
+
+    The file is readable by its owner only, and appears only once complete.
+    """
+    fmt = transfer.format_of(file, fmt)
+    started = time.monotonic()
+    with transfer.private_output(file) as out:
+        count = transfer.export_users(
+            current_state(), out, fmt=fmt, include_hashes=include_hashes, progress=_progress
+        )
+    seconds = time.monotonic() - started
+    hashes = ", with their password hashes" if include_hashes else ""
+    click.echo(
+        f"exported {_plural(count, 'user')}{hashes} to {file} in {seconds:.1f} s "
+        f"({count / max(seconds, 1e-9):,.0f} rows/s)",
+        err=file == "-",
+    )

@@ -5,22 +5,27 @@ When the app moves one of these, only the imports below change.
 
 from app.config import Config
 from app.helpers.clock import iso
-from app.helpers.passwords import PasswordHasher
+from app.helpers.passwords import FOREIGN_BCRYPT, PasswordHasher
 from app.helpers.sessions import hash_token
 from app.helpers.tables.sessions import SESSIONS
 from app.helpers.tables.users import EMAILS, USERS
+from app.helpers.transfer import EXPORT_PAGE
 from app.models import ListQuery
 
 __all__ = [
     "BCRYPT_ROUNDS",
     "CONNECT_TIMEOUT",
     "DEFAULT_THREADS",
+    "EMAILS",
     "EMAILS_TABLE",
+    "EXPORT_PAGE",
+    "FOREIGN_BCRYPT",
     "MAX_ATTEMPTS",
     "PAGE_LIMIT",
     "READ_TIMEOUT",
     "SESSIONS_TABLE",
     "TABLE_PREFIX",
+    "USERS",
     "USERS_TABLE",
     "PasswordHasher",
     "hash_token",

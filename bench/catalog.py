@@ -6,6 +6,15 @@ from bench.app_constants import BCRYPT_ROUNDS
 
 SMALL_TABLE = 100
 LARGE_TABLE = 10_000
+# Users imported by `flask users import` (and exported again) on each engine. moto copies
+# every table a transaction writes to, item by item, before each transaction (to undo it
+# on failure): a write costs time in proportion to the table, and 10,000 imports would take
+# most of an hour there. DynamoDB Local, like DynamoDB, does not.
+IMPORT_ROWS = {"moto": 1_000, "local": 10_000}
+# Threads writing them, on both sides. moto_server answers 500 to transactions that run
+# while another thread writes to the same table (it copies the table as it changes), so
+# there one writes at a time; moto is one Python process anyway.
+IMPORT_THREADS = {"moto": 1, "local": 4}
 
 # key, label, expected status: our app's scenarios, in the order they are reported.
 SCENARIOS = (
@@ -22,11 +31,16 @@ PEER_SCENARIOS = (
     ("peer_login", "peer: POST /auth/db/login", 200),
     ("peer_register", "peer: POST /auth/register", 201),
 )
+# Operators' commands measured as one job each (rows per second, not requests).
+JOBS = (
+    ("import", "flask users import (pre-hashed)"),
+    ("export", "flask users export --include-hashes"),
+)
 # The peer's server process, as the CPU readings name it.
 PEER_ROLE = "uvicorn (peer)"
 # Each of our scenarios and the peer's that does the same thing (reported beside it).
 PEER_OF = {"me_bearer": "peer_me", "login": "peer_login", "register": "peer_register"}
-LABELS = {key: label for key, label, _ in SCENARIOS + PEER_SCENARIOS}
+LABELS = {key: label for key, label, _ in SCENARIOS + PEER_SCENARIOS} | dict(JOBS)
 STATUS = {key: status for key, _, status in SCENARIOS + PEER_SCENARIOS}
 CEILING_LABELS = {
     "get_item": "raw get_item",
@@ -34,6 +48,8 @@ CEILING_LABELS = {
     "bcrypt": f"bcrypt checks (cost {BCRYPT_ROUNDS})",
     "scan_100": f"raw Scan page ({SMALL_TABLE})",
     "scan_10000": f"raw Scan page ({LARGE_TABLE})",
+    "raw_import": "raw TransactWriteItems (user + email)",
+    "raw_scan_all": "raw Scan of every user",
 }
 # The ceilings drawn over each scenario in the chart (the first is the one it is judged by).
 CEILINGS_OF = {
@@ -46,6 +62,8 @@ CEILINGS_OF = {
     "peer_me": ("get_item", "batch_get"),
     "peer_login": ("bcrypt",),
     "peer_register": ("bcrypt",),
+    "import": ("raw_import",),
+    "export": ("raw_scan_all",),
 }
 
 
@@ -56,4 +74,4 @@ def scenario_order() -> list[str]:
         order.append(key)
         if key in PEER_OF:
             order.append(PEER_OF[key])
-    return order
+    return order + [key for key, _ in JOBS]

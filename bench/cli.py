@@ -35,6 +35,7 @@ class Settings:
     only: frozenset[str]
     peer: bool = False
     engines: tuple[str, ...] = ("moto",)
+    import_rows: int | None = None  # None: the engine's own (catalog.IMPORT_ROWS)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -109,6 +110,12 @@ def parser() -> argparse.ArgumentParser:
         "Local, or one run on each, moto first (both; where there is no Java, moto only)",
     )
     p.add_argument(
+        "--import-rows",
+        type=int,
+        help="users that `flask users import` reads and `export` writes (10000 on DynamoDB "
+        "Local, 1000 on moto, whose transactions slow down as a table grows)",
+    )
+    p.add_argument(
         "--no-write", action="store_true", help="print only; leave bench/results.* alone"
     )
     return p
@@ -120,6 +127,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     args = p.parse_args(argv)
     if args.concurrency < 1 or args.duration <= 0 or args.max_requests < 1:
         p.error("--concurrency, --duration and --max-requests must be positive")
+    if args.import_rows is not None and args.import_rows < 1:
+        p.error("--import-rows must be positive")
     only = frozenset(key.strip() for key in args.only.split(",") if key.strip())
     if unknown := only - {*LABELS, *CEILING_LABELS}:
         p.error(f"--only: unknown {', '.join(sorted(unknown))}")
@@ -144,6 +153,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         only=only,
         peer=args.peer,
         engines=engines_of(args.engine),
+        import_rows=args.import_rows,
     )
 
 

@@ -22,6 +22,7 @@ def test_parse_args_defaults_to_a_full_written_run():
     assert settings.only == frozenset()
     assert settings.profile is None
     assert settings.peer is False
+    assert settings.import_rows is None  # each engine's own
 
 
 def test_parse_args_reads_every_option():
@@ -84,6 +85,7 @@ def test_parse_args_no_write_and_negative_waits():
         (["--concurrency=0"], "must be positive"),
         (["--duration=0"], "must be positive"),
         (["--max-requests=0"], "must be positive"),
+        (["--import-rows=0"], "--import-rows must be positive"),
         (["--only=get_user,nonsense"], "--only: unknown nonsense"),
         (["--only=peer_me"], "the peer's scenarios need --peer"),
         (["--profile=peer_login"], "the peer's scenarios need --peer"),
@@ -103,3 +105,11 @@ def test_parse_args_takes_the_peer_scenarios_with_peer():
 
     assert settings.only == frozenset({"peer_me", "me_bearer"})
     assert settings.profile == "peer_me"
+
+
+def test_parse_args_measures_the_import_and_export_line_alone():
+    settings = parse_args(["--only=raw_import,import,raw_scan_all,export", "--import-rows=500"])
+
+    assert settings.only == frozenset({"raw_import", "import", "raw_scan_all", "export"})
+    assert settings.import_rows == 500
+    assert settings.write is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -32,6 +33,14 @@ def result(key, rps, *, p50=10.0, p99=20.0, errors=0, kind=None, cpu=None):
     )
 
 
+def job(key, rps, *, cpu=None):
+    """An operator's command timed as a whole: rows per second, no latencies."""
+    made = result(key, rps, p50=0.0, p99=0.0, kind="job", cpu=cpu)
+    made.p90_ms = 0.0
+    made.extra.update(wall_seconds=made.seconds + 1.5)
+    return made
+
+
 @pytest.fixture
 def results():
     made = [
@@ -49,6 +58,10 @@ def results():
         result("peer_register", 4.5, p50=880.0, p99=950.0),
         result("scan_10000", 24.0, p50=160.0, p99=200.0),
         result("list_10000", 34.0, p50=105.0, p99=500.0, cpu={"bench": 0.3, "gunicorn": 3.0}),
+        result("raw_import", 400.0, p50=9.0, p99=30.0, cpu={"bench": 2.0, "gunicorn": 0.01}),
+        job("import", 300.0, cpu={"bench": 0.0, "gunicorn": 0.01, "flask command": 2.5}),
+        result("raw_scan_all", 5000.0, p50=80.0, p99=90.0),
+        job("export", 4000.0),
     ]
     return {r.extra["key"]: r for r in made}
 
@@ -217,3 +230,51 @@ def test_write_saves_results_json_and_asks_for_the_chart(results, tmp_path, monk
 
     assert json.loads((tmp_path / "results.json").read_text()) == document
     assert drawn == [(results, info, tmp_path / "results.png")]
+
+
+def test_judge_holds_the_import_to_half_the_raw_transactions_and_export_to_nothing(results):
+    judge(results)
+
+    imported, exported = results["import"], results["export"]
+    assert imported.ceiling == "raw TransactWriteItems (user + email)"
+    assert imported.ratio == pytest.approx(0.75)
+    assert (imported.target, imported.met) == (">= 0.5 x", True)
+    assert exported.ratio == pytest.approx(0.8)
+    assert (exported.target, exported.met) == (None, None)
+
+
+def test_judge_misses_the_import_target_below_half_the_raw_transactions(results):
+    results["import"].rps = 199.0
+
+    judge(results)
+
+    assert results["import"].met is False
+
+
+def test_table_shows_a_job_in_rows_per_second_without_latencies(results):
+    judge(results)
+
+    rows = {
+        cells[0]: cells[1:]
+        for cells in (re.split(r"\s{2,}", line.strip()) for line in table(results).splitlines())
+    }
+
+    assert rows["flask users import (pre-hashed)"] == [
+        *("4", "2400", "300.0", "-", "-", "-", "400.0/s", "0.75", ">= 0.5 x", "yes")
+    ]
+    assert rows["raw TransactWriteItems (user + email)"][3] == "9.0"
+
+
+def test_context_gives_each_row_its_cpu_and_each_job_its_time_with_the_process_start(results):
+    judge(results)
+
+    lines = context(results)
+
+    assert (
+        "CPU ms per row, flask users import (pre-hashed): bench 0.00, flask command 2.50" in lines
+    )
+    assert "CPU ms per row, raw TransactWriteItems (user + email): bench 2.00" in lines
+    assert (
+        "flask users import (pre-hashed): 2400 rows in 8.0 s by its own clock, 9.5 s with the "
+        "process's start"
+    ) in lines

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import uuid
+
+import argon2
+import bcrypt
 import pytest
 
 from app import create_app
 from app.helpers import consistency, tables
 from app.helpers.state import state_of
 from tests.faults import inject_sends
-from tests.helpers import JANE, JOHN, basic, bearer, login
+from tests.helpers import JANE, JOHN, SENT_SECRETS, basic, bearer, login
+from tests.test_helpers_transfer import Outage
 
 ADA = ["ada", "--email", "ada@example.com", "--first-name", "Ada", "--last-name", "Lovelace"]
 ADA_PASSWORD = "a long admin passphrase"
@@ -401,3 +409,287 @@ def test_show_by_a_leftover_claim_finds_no_one(run, client, app):
 
     assert result.exit_code == 1
     assert "There is no user with the email 'janedoe@example.com'." in result.output
+
+
+# -- users import and users export ----------------------------------------------------------
+
+PLAIN_PASSWORD = "plain passphrase 1"
+BCRYPT_PASSWORD = "bcrypt passphrase 2"
+ARGON2_PASSWORD = "argon2 passphrase 3"
+BCRYPT_HASH = "$2a$" + bcrypt.hashpw(BCRYPT_PASSWORD.encode(), bcrypt.gensalt(4)).decode()[4:]
+ARGON2_HASH = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(ARGON2_PASSWORD)
+# What no command may print unless told to (export --include-hashes to standard output).
+TRANSFER_SECRETS = (
+    PLAIN_PASSWORD,
+    BCRYPT_PASSWORD,
+    ARGON2_PASSWORD,
+    BCRYPT_HASH[7:],
+    ARGON2_HASH[-20:],
+    "$2b$",
+    "$argon2id$",
+)
+
+
+def account(number: int, **fields) -> dict:
+    row = {
+        "username": f"user{number:04d}",
+        "email": f"user{number}@example.com",
+        "first_name": "Imported",
+        "last_name": f"User {number}",
+    }
+    return {**row, **fields}
+
+
+ROWS = [
+    account(1, password=PLAIN_PASSWORD, account_type="admin_user"),
+    account(2, password_hash=BCRYPT_HASH, hash_scheme="bcrypt"),
+    account(3, password_hash=ARGON2_HASH, hash_scheme="argon2id"),
+]
+
+
+def write_jsonl(path, rows) -> str:
+    """Write rows to a JSON Lines file; their passwords and hashes must be in no log record."""
+    SENT_SECRETS.extend(TRANSFER_SECRETS)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+@pytest.fixture
+def empty_app(aws, settings, atomic_dynamodb):
+    """An app whose tables hold no user yet; moto applies each call atomically."""
+    return create_app({**settings, "SEED_DEMO_USERS": False})
+
+
+def transfer_runner(app):
+    """Run `flask users ...` in `app`; no password or hash in what it prints."""
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str, input: str | None = None, secrets=TRANSFER_SECRETS):
+        result = runner.invoke(args=["users", *args], input=input)
+        for secret in secrets:
+            assert secret not in result.output, f"the command printed {secret!r}"
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def transfer(empty_app):
+    return transfer_runner(empty_app)
+
+
+def usernames(app) -> list[str]:
+    return sorted(u.username for u in tables.users.all_items(state_of(app).store, page_size=100))
+
+
+def test_import_then_export_round_trips_and_imported_users_sign_in_with_their_old_passwords(
+    transfer, empty_app, settings, tmp_path
+):
+    imported = transfer("import", write_jsonl(tmp_path / "users.jsonl", ROWS))
+    exported = transfer("export", str(tmp_path / "out.csv"), "--include-hashes")
+    copy_app = create_app({**settings, "SEED_DEMO_USERS": False, "TABLE_PREFIX": "copy_"})
+    copied = transfer_runner(copy_app)("import", str(tmp_path / "out.csv"))
+
+    assert imported.exit_code == 0
+    assert imported.stdout.splitlines()[-1].startswith(
+        "3 rows: 3 written, 0 already present, 0 skipped (conflict), 0 rejected in "
+    )
+    assert imported.stdout.endswith(" rows/s)\n")
+    assert exported.exit_code == 0
+    assert exported.stdout.startswith(
+        f"exported 3 users, with their password hashes to {tmp_path / 'out.csv'} in "
+    )
+    assert copied.exit_code == 0, copied.output
+    assert " 3 written, " in copied.stdout
+    assert usernames(copy_app) == usernames(empty_app) == ["user0001", "user0002", "user0003"]
+    client, store = copy_app.test_client(), state_of(copy_app).store
+    for username, password in [
+        ("user0001", PLAIN_PASSWORD),
+        ("user0002", BCRYPT_PASSWORD),
+        ("user0003", ARGON2_PASSWORD),
+    ]:
+        assert login(client, username, password)["user"]["username"] == username
+        stored = tables.users.get(store, username).password_hash
+        assert stored.startswith("$2b$04$"), f"{username} was not re-hashed to our scheme"
+    assert client.get("/api/user", headers=basic("user0001", PLAIN_PASSWORD)).json[
+        "account_type"
+    ] == ("admin_user")
+
+
+def test_import_reports_each_rejected_row_writes_the_others_and_exits_1(
+    transfer, empty_app, tmp_path
+):
+    rows = [ROWS[0], account(4, password="short"), ROWS[1], account(5, hash_scheme="md5")]
+    source = write_jsonl(tmp_path / "users.jsonl", rows)
+    report = tmp_path / "rejected.txt"
+
+    on_stderr = transfer("import", source)
+    in_file = transfer("import", source, "--report", str(report))
+
+    assert on_stderr.exit_code == 1
+    assert on_stderr.stderr.splitlines()[:2] == [
+        "line 2: password: String should have at least 8 characters",
+        "line 4: password: a password, or a password_hash, is required",
+    ]
+    assert on_stderr.stdout.startswith("4 rows: 2 written, 0 already present, 0 skipped")
+    assert on_stderr.stderr.splitlines()[-1] == "Error: 2 rows rejected: see the report"
+    assert in_file.exit_code == 1
+    assert report.read_text().splitlines() == on_stderr.stderr.splitlines()[:2]
+    assert in_file.stdout.startswith("4 rows: 0 written, 2 already present, 0 skipped")
+    assert in_file.stderr.splitlines()[-1] == f"Error: 2 rows rejected: see the report in {report}"
+    assert usernames(empty_app) == ["user0001", "user0002"]
+
+
+def test_import_dry_run_writes_nothing(transfer, empty_app, tmp_path):
+    result = transfer("import", write_jsonl(tmp_path / "users.jsonl", ROWS), "--dry-run")
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith(
+        "dry run, 3 rows: 3 to write, 0 already present, 0 in conflict, 0 rejected; nothing written"
+    )
+    assert usernames(empty_app) == []
+
+
+def test_import_conflicts_stop_it_or_are_skipped(transfer, empty_app, tmp_path):
+    transfer("import", write_jsonl(tmp_path / "first.jsonl", ROWS[:1]))
+    clash = account(1, email="elsewhere@example.com", password=PLAIN_PASSWORD)
+    source = write_jsonl(tmp_path / "users.jsonl", [clash, *ROWS[1:]])
+
+    foreseen = transfer("import", source, "--dry-run")
+    stopped = transfer("import", source, "--workers", "1")
+    skipped = transfer("import", source, "--on-conflict", "skip")
+
+    assert foreseen.exit_code == 1
+    assert foreseen.stdout.startswith("dry run, 3 rows: 2 to write, 0 already present, 1 in ")
+    assert foreseen.stderr.splitlines()[-2:] == [
+        "line 1: username: is taken by a user with another email",
+        "Error: the import would stop at line 1 (--on-conflict skip imports the others)",
+    ]
+    assert stopped.exit_code == 1
+    assert stopped.stderr.splitlines()[-1] == (
+        "Error: line 1: username: is taken by a user with another email; stopped: 0 rows "
+        "written (--on-conflict skip imports the others)"
+    )
+    assert skipped.exit_code == 0
+    assert skipped.stderr.splitlines()[-1] == (
+        "line 1: username: is taken by a user with another email"
+    )
+    assert skipped.stdout.startswith("3 rows: 2 written, 0 already present, 1 skipped (conflict)")
+    assert usernames(empty_app) == ["user0001", "user0002", "user0003"]
+
+
+def test_import_reads_standard_input_and_export_writes_standard_output(transfer, empty_app):
+    text = (
+        "username,email,first_name,last_name,password\nann,ann@example.com,Ann,S,ann passphrase\n"
+    )
+
+    imported = transfer("import", "-", "--format", "csv", input=text)
+    exported = transfer("export", "-", "--format", "jsonl")
+
+    assert imported.exit_code == 0
+    assert exported.exit_code == 0
+    [row] = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert (row["username"], row["email"]) == ("ann", "ann@example.com")
+    assert "password_hash" not in row
+    assert exported.stderr.splitlines()[-1].startswith("exported 1 user to - in ")
+
+
+def test_export_to_standard_output_prints_the_hashes_only_when_asked(transfer, tmp_path):
+    transfer("import", write_jsonl(tmp_path / "users.jsonl", ROWS[1:]))
+
+    exported = transfer("export", "-", "--format", "csv", "--include-hashes", secrets=())
+
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [(row["hash_scheme"], row["password_hash"]) for row in rows] == [
+        ("bcrypt", BCRYPT_HASH),
+        ("argon2id", ARGON2_HASH),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code", "line"),
+    [
+        (["import", "users.txt"], None, 1, "Error: Cannot tell the format of "),
+        (["import", "-"], "", 1, "Error: Give --format jsonl|csv to use standard input or output"),
+        (
+            ["export", "-"],
+            None,
+            1,
+            "Error: Give --format jsonl|csv to use standard input or output",
+        ),
+        (["export", "out.xml"], None, 1, "Error: Cannot tell the format of 'out.xml'"),
+        (["import", "missing.jsonl"], None, 2, "Error: Invalid value for 'FILE': File "),
+        (
+            ["import", "-", "--format", "csv"],
+            "username,emial,first_name,last_name\n",
+            1,
+            "Error: line 1: emial: is not a column (",
+        ),
+        (["import", "-", "--format", "xml"], "", 2, "Error: Invalid value for '--format': "),
+        (["import", "-", "--format", "csv", "--on-conflict", "merge"], "", 2, "Error: Invalid "),
+    ],
+)
+def test_import_and_export_refuse_what_they_cannot_do_in_one_line(
+    transfer, tmp_path, monkeypatch, args, stdin, code, line
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "users.txt").write_text(json.dumps(ROWS[0]) + "\n")
+
+    result = transfer(*args, input=stdin)
+
+    assert result.exit_code == code
+    assert result.output.strip().splitlines()[-1].startswith(line)
+    assert not (tmp_path / "out.xml").exists()
+
+
+def test_import_stopped_by_an_outage_says_how_far_it_got_and_the_same_command_finishes(
+    transfer, empty_app, tmp_path
+):
+    rows = [account(n, password_hash=BCRYPT_HASH, hash_scheme="bcrypt") for n in range(10)]
+    source = write_jsonl(tmp_path / "users.jsonl", rows)
+    outage = Outage(state_of(empty_app).store, successes=4)
+
+    stopped = transfer("import", source, "--retry-for", "0")
+    outage.over()
+    finished = transfer("import", source)
+
+    assert stopped.exit_code == 1
+    assert stopped.stderr.splitlines()[-1] == (
+        "Error: stopped: 4 rows written; run the same command again to finish (The database "
+        "is unavailable; try again shortly)"
+    )
+    assert finished.exit_code == 0
+    assert finished.stdout.startswith("10 rows: 6 written, 4 already present, 0 skipped")
+    assert len(usernames(empty_app)) == 10
+
+
+def test_import_of_1000_rows_with_10_bad_ones_writes_990_and_names_the_10_lines(
+    dynamodb_local_url, settings, tmp_path
+):
+    # On DynamoDB Local: moto copies a whole table at every transaction, so a thousand
+    # writes there take half a minute.
+    app = create_app(
+        {
+            **settings,
+            "SEED_DEMO_USERS": False,
+            "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local_url,
+            "TABLE_PREFIX": f"t{uuid.uuid4().hex[:12]}-",
+        }
+    )
+    bad_lines = set(range(7, 1000, 100))
+    lines = [
+        json.dumps(account(n, email="not-an-email" if n in bad_lines else f"u{n}@example.com"))[:-1]
+        + f', "password_hash": "{BCRYPT_HASH}", "hash_scheme": "bcrypt"}}'
+        for n in range(1, 1001)
+    ]
+    source = tmp_path / "users.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+
+    result = transfer_runner(app)("import", str(source))
+
+    assert result.exit_code == 1
+    report = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert [int(line.split(":")[0].removeprefix("line ")) for line in report] == sorted(bad_lines)
+    assert {line.split(": ", 1)[1].split(":")[0] for line in report} == {"email"}
+    assert len(usernames(app)) == 990
+    assert consistency.find_problems(state_of(app)) == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argon2
+import bcrypt
 import pytest
 
 from app.errors import Unauthorized
-from app.helpers import users
+from app.helpers import passwords, users
 from app.helpers.credentials import check_password
 from app.helpers.state import state_of
 from app.models import UserCreate
@@ -53,6 +55,32 @@ def test_login_rehashes_a_weaker_hash(app, client, store):
     assert (
         client.get("/api/user", headers=basic("alice", "correct horse battery")).status_code == 200
     )
+
+
+@pytest.mark.parametrize("scheme", ["bcrypt", "argon2id"])
+def test_login_rehashes_an_imported_hash_to_ours(app, client, store, scheme):
+    client.post("/api/users", json=new_user())
+    made_elsewhere = {
+        "bcrypt": lambda: bcrypt.hashpw(ALICE_PASSWORD.encode(), bcrypt.gensalt(4)).decode(),
+        "argon2id": lambda: argon2.PasswordHasher(1, 8, 1).hash(ALICE_PASSWORD),
+    }[scheme]()
+    stored = passwords.stored_form(scheme, made_elsewhere)
+    store.client.update_item(
+        TableName=store.table_name("users"),
+        Key={"username": {"S": "alice"}},
+        UpdateExpression="SET password_hash = :h",
+        ExpressionAttributeValues={":h": {"S": stored}},
+    )
+    wrong = by_session(client, "alice", WRONG)
+    assert store.get("users", {"username": "alice"})["password_hash"] == stored
+
+    login(client, "alice", ALICE_PASSWORD)
+
+    ours = store.get("users", {"username": "alice"})["password_hash"]
+    assert wrong.status_code == 401
+    assert passwords.origin_form(ours) == ("bcrypt-sha256", ours)
+    assert ours.startswith("$2b$04$")
+    assert client.get("/api/user", headers=basic("alice", ALICE_PASSWORD)).status_code == 200
 
 
 def test_rehash_never_undoes_a_password_change_made_meanwhile(app, client, store):

@@ -326,6 +326,8 @@ def test_get_succeeds_when_throttled_on_first_attempt_only(dynamo):
         ("ThrottlingException", 400, ServiceUnavailable, 503),
         ("RequestLimitExceeded", 400, ServiceUnavailable, 503),
         ("InternalServerError", 500, ServiceUnavailable, 503),
+        # A server error without DynamoDB's code: a proxy's, or moto_server's error page.
+        ("500", 500, ServiceUnavailable, 503),
         ("AccessDeniedException", 400, ServiceUnavailable, 503),
         ("UnrecognizedClientException", 400, ServiceUnavailable, 503),
         # The store's own exceptions carry no status: a service translates them, and one

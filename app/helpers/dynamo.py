@@ -587,7 +587,9 @@ class DynamoInterface:
                 raise TransactionCanceled(["TransactionConflict"]) from exc
             if code == "ResourceNotFoundException":
                 raise _TableMissing(code) from exc
-            if code in _UNAVAILABLE:
+            # Any server error is the server's, whatever it names it (moto_server answers an
+            # HTML page when concurrent transactions trip it up).
+            if code in _UNAVAILABLE or _status(exc) >= 500:
                 log.warning("DynamoDB unavailable: %s", code)
                 raise ServiceUnavailable() from exc
             if code in _MISCONFIGURED:
@@ -654,6 +656,10 @@ def _attribute_definitions(spec: TableSpec) -> list[dict[str, str]]:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
 def default_region() -> str | None:

@@ -140,6 +140,16 @@ def _insert(state: AppState, data: UserCreate) -> UserItem:
         updated_at=stamp,
         session_key=new_session_key(),
     )
+    insert_user(state, user)
+    return user
+
+
+def insert_user(state: AppState, user: UserItem) -> None:
+    """Store a new user as it is and claim its email, both or neither (`Conflict` if taken).
+
+    Registration and `flask users import` both write through here: the same transaction,
+    and the count of admins who can act started first when the user is one.
+    """
     if user.counts_as_admin:
         _start_admin_count(state)
     try:
@@ -148,7 +158,6 @@ def _insert(state: AppState, data: UserCreate) -> UserItem:
         raise Conflict(_TAKEN[exc.field].format(username=user.username)) from exc
     except Changed as exc:
         raise Conflict(_RACE) from exc
-    return user
 
 
 def get_user(state: AppState, *, username: str) -> UserItem:

@@ -208,6 +208,16 @@ def give_shard(username: str) -> Write:
     )
 
 
+def all_items(store: DynamoInterface, *, page_size: int) -> Iterator[UserItem]:
+    """Every stored user, whole, read a Scan page of `page_size` at a time as it is consumed."""
+    start: Item | None = None
+    while True:
+        items, start = store.scan_page(USERS, limit=page_size, start_key=start)
+        yield from (UserItem.model_validate(item) for item in items)
+        if start is None:
+            return
+
+
 def update(store: DynamoInterface, current: UserItem, fields: dict[str, Any]) -> UserItem:
     """Write `fields` to the user as read; `Changed` when it is gone or its key changed.
 
