@@ -8,7 +8,7 @@ from app.helpers.clock import iso
 from app.helpers.passwords import FOREIGN_BCRYPT, PasswordHasher
 from app.helpers.sessions import hash_token
 from app.helpers.tables.sessions import SESSIONS
-from app.helpers.tables.users import EMAILS, USERS
+from app.helpers.tables.users import EMAILS, USERS, shard_of
 from app.helpers.transfer import EXPORT_PAGE
 from app.models import ListQuery
 
@@ -30,6 +30,7 @@ __all__ = [
     "PasswordHasher",
     "hash_token",
     "iso",
+    "shard_of",
 ]
 
 # The bench's own tables on its moto_server: they hold exactly the users it seeds.

@@ -15,6 +15,7 @@ from bench.app_constants import (
     READ_TIMEOUT,
     USERS_TABLE,
     iso,
+    shard_of,
 )
 
 REGION = "us-east-1"
@@ -65,6 +66,7 @@ def seed_users(first: int, count: int, password_hash: str) -> None:
                     "created_at": stamp,
                     "updated_at": stamp,
                     "session_key": f"bench-seed-{number}",
+                    "shard": shard_of(username),  # in the by_name index, as the app writes
                 }
             )
             email_batch.put_item(Item={"email": email, "username": username})
