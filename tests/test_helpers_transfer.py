@@ -1,4 +1,4 @@
-"""Import and export of users (app/helpers/transfer.py), against moto's DynamoDB."""
+"""Import and export of users (app/helpers/transfer/), against moto's DynamoDB."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from app import create_app
 from app.errors import Conflict, ServiceUnavailable, ValidationFailed
 from app.helpers import consistency, passwords, tables, transfer
 from app.helpers.state import state_of
+from app.helpers.transfer import importing
 from app.models import UserItem
 from tests.faults import answer, inject_sends
 from tests.helpers import SENT_SECRETS, assert_no_secret, login
@@ -499,13 +500,13 @@ def test_an_import_stops_once_its_patience_is_spent(state):
 def test_plain_passwords_are_hashed_in_a_process_per_core(state, monkeypatch):
     pools = []
 
-    class CountingPool(transfer.ProcessPoolExecutor):
+    class CountingPool(importing.ProcessPoolExecutor):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             pools.append(self._max_workers)
 
-    monkeypatch.setattr(transfer, "ProcessPoolExecutor", CountingPool)
-    monkeypatch.setattr(transfer.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(importing, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(importing.os, "cpu_count", lambda: 2)
 
     result, _ = run_import(state, jsonl(*(person(n) for n in range(4))))
 
