@@ -56,9 +56,14 @@ def _command(name: str, **options: Any) -> Callable[[Callable[..., None]], Any]:
         def run(*args: Any, **kwargs: Any) -> None:
             # A failure's own line says it all: not a second from the store's warning about
             # it. The security events still go to the app's loggers.
-            logging.getLogger("app.helpers.dynamo").setLevel(logging.ERROR)
-            with _one_line_failures():
-                function(*args, **kwargs)
+            store_log = logging.getLogger("app.helpers.dynamo")
+            level = store_log.level
+            store_log.setLevel(logging.ERROR)
+            try:
+                with _one_line_failures():
+                    function(*args, **kwargs)
+            finally:
+                store_log.setLevel(level)
 
         return group.command(name, **options)(run)
 
