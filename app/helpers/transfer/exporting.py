@@ -23,7 +23,7 @@ def export_rows(
 ) -> Iterator[dict[str, Any]]:
     """Every user as an import row, a Scan page at a time; hashes (with scheme) if asked."""
     for user in tables.users.all_items(state.store, page_size=page_size):
-        row: dict[str, Any] = {name: getattr(user, name, False) for name in EXPORT_COLUMNS}
+        row: dict[str, Any] = {name: getattr(user, name) for name in EXPORT_COLUMNS}
         row["created_at"] = user.created_at
         if include_hashes:
             row["hash_scheme"], row["password_hash"] = passwords.origin_form(user.password_hash)
