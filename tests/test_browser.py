@@ -479,6 +479,26 @@ def test_a_wrong_password_shows_the_problem_detail(page: Dashboard):
     assert page.console_errors() == []
 
 
+def test_a_disabled_account_is_told_so_at_sign_in(page: Dashboard):
+    username = new_username("fay")
+    register_user(page.base, username, "fay's long phrase")
+    admin = login_token(page.base, "johndoe", "JohnPass123")
+    port = int(page.base.rsplit(":", 1)[1])
+    headers = {"Authorization": f"Bearer {admin}", "Content-Type": "application/json"}
+    answer = http_call(
+        port, "PATCH", f"/api/users/{username}", body={"disabled": True}, headers=headers
+    )
+    assert answer.status == 200
+    page.open()
+
+    page.sign_in(username, "fay's long phrase")
+
+    error = page.visible("#signin-form [data-form-error]")
+    assert error.text == "This account is disabled; ask an administrator to enable it."
+    assert page.token() is None
+    assert page.console_errors() == []
+
+
 def test_a_locked_account_says_when_to_try_again(page: Dashboard):
     username = new_username("locked")
     wrong = {"username": username, "password": "wrong"}
