@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from typing import Any
@@ -115,14 +116,19 @@ def init_app(app: APIFlask, store: DynamoInterface) -> None:
         return response
 
 
-def _call_started(**_: Any) -> None:
-    if has_request_context():
-        g.dynamodb_call_started = time.perf_counter()
+# A request's calls may run side by side (`DynamoInterface.map_calls`): each call keeps its
+# start in botocore's own context for that call, and the request's totals change under a lock.
+_TOTALS = threading.Lock()
 
 
-def _call_ended(**_: Any) -> None:
-    if has_request_context() and "dynamodb_call_started" in g:
-        g.dynamodb_calls = g.get("dynamodb_calls", 0) + 1
-        g.dynamodb_seconds = g.get("dynamodb_seconds", 0.0) + (
-            time.perf_counter() - g.pop("dynamodb_call_started")
-        )
+def _call_started(context: dict[str, Any] | None = None, **_: Any) -> None:
+    if context is not None:
+        context["app_started"] = time.perf_counter()
+
+
+def _call_ended(context: dict[str, Any] | None = None, **_: Any) -> None:
+    if has_request_context() and context is not None and "app_started" in context:
+        seconds = time.perf_counter() - context.pop("app_started")
+        with _TOTALS:
+            g.dynamodb_calls = g.get("dynamodb_calls", 0) + 1
+            g.dynamodb_seconds = g.get("dynamodb_seconds", 0.0) + seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from decimal import Decimal
 
@@ -415,3 +416,20 @@ def test_get_recreates_table_deleted_under_running_store(dynamo):
 
     assert dynamo.get("things", {"id": "b"}) == {"id": "b"}
     assert created == [True, True]
+
+
+def test_map_calls_runs_side_by_side_and_raises_the_first_failure(store):
+    both_waiting = threading.Barrier(2, timeout=5)  # sequential calls would break it
+
+    def meet(name: str) -> str:
+        both_waiting.wait()
+        return name.upper()
+
+    def fail(number: int) -> int:
+        if number == 1:
+            raise ServiceUnavailable()
+        return number
+
+    assert store.map_calls(meet, ["a", "b"]) == ["A", "B"]
+    with pytest.raises(ServiceUnavailable):
+        store.map_calls(fail, [0, 1, 2])

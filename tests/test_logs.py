@@ -206,6 +206,18 @@ def test_round_trips_are_pinned(client, store, warm, log_lines, request_args, mo
     assert access_lines(log_lines())[-1]["dynamodb_calls"] == len(calls)
 
 
+def test_calls_made_side_by_side_are_all_counted_in_the_access_line(client, store, warm, log_lines):
+    calls = count_calls(store)
+
+    client.get("/api/users", query_string={"prefix": ""}, headers=JOHN)
+
+    queries = [name for name in calls if name.endswith(".Query")]
+    assert len(queries) >= 8  # a page of the sharded index: one Query per shard, at once
+    line = access_lines(log_lines())[-1]
+    assert line["dynamodb_calls"] == len(calls)
+    assert line["dynamodb_ms"] > 0
+
+
 def test_bearer_who_am_i_is_one_round_trip(client, store, warm):
     auth = bearer_token(client)
     calls = count_calls(store)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import boto3
 import botocore.loaders
@@ -22,6 +24,10 @@ from app.errors import ServiceUnavailable
 log = logging.getLogger(__name__)
 
 Item = dict[str, Any]
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+# Calls of one request that may run at once (`map_calls`): a page of the sharded index.
+_PARALLEL_CALLS = 8
 
 # DynamoDB answers these when it is overloaded or down: the client should come back later.
 _UNAVAILABLE = {
@@ -170,6 +176,7 @@ class DynamoInterface:
         # Created by this process, TTL and on_create still to do (a waiter may time out).
         self._unfinished: set[str] = set()
         self._lock = threading.RLock()
+        self._pool: ThreadPoolExecutor | None = None
         self._hooks: list[tuple[str, Callable[..., Any]]] = []
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
@@ -499,6 +506,19 @@ class DynamoInterface:
         items = [self._load(raw) for raw in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return items, self._load(last) if last else None
+
+    def map_calls(self, function: Callable[[_In], _Out], inputs: Iterable[_In]) -> list[_Out]:
+        """`function` over `inputs`, side by side: calls that each wait on the network.
+
+        Each runs in a copy of the caller's context (the request's, for its log line); the
+        first exception is raised once all have ended.
+        """
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_PARALLEL_CALLS, thread_name_prefix="dynamodb")
+            pool = self._pool
+        futures = [pool.submit(contextvars.copy_context().run, function, i) for i in inputs]
+        return [future.result() for future in futures]
 
     def delete_many(self, table: str, keys: Iterable[Item]) -> None:
         """Delete items by key, 25 per BatchWriteItem call (DynamoDB's limit)."""

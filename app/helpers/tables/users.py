@@ -139,8 +139,9 @@ def search(
     """At most `limit` users whose username starts with `prefix`, after `after`, in order.
 
     Whether more follow. Each shard of the index is read in order, a few items at a time,
-    and the shards are merged: a page costs one Query per shard, plus one for each shard
-    that runs out of read items before the page is full (rare when users spread evenly).
+    and the shards are merged: a page costs one Query per shard (all at once), plus one for
+    each shard that runs out of read items before the page is full (rare when users spread
+    evenly).
     """
     low = prefix or _FIRST
     if after is not None and after >= low:
@@ -150,7 +151,16 @@ def search(
         return [], False
     # Enough per Query for an even spread, with a margin; a shard with more reads again.
     chunk = math.ceil(limit / SHARDS) + 2
-    shards = [_in_order(store, shard, (low, high), chunk) for shard in range(SHARDS)]
+
+    def first_page(shard: int) -> tuple[list[Item], Item | None]:
+        return store.query_page(USERS, BY_NAME, value=shard, between=(low, high), limit=chunk)
+
+    # The first Query of every shard at once: a page waits for one round trip, not eight.
+    firsts = store.map_calls(first_page, range(SHARDS))
+    shards = [
+        _in_order(store, shard, (low, high), chunk, first)
+        for shard, first in zip(range(SHARDS), firsts, strict=True)
+    ]
     merged = heapq.merge(*shards, key=lambda item: item["username"])
     items = list(itertools.islice(merged, limit + 1))
     users = [UserSummary.model_validate({f: i[f] for f in SUMMARY_FIELDS if f in i}) for i in items]
@@ -158,17 +168,21 @@ def search(
 
 
 def _in_order(
-    store: DynamoInterface, shard: int, between: tuple[str, str], chunk: int
+    store: DynamoInterface,
+    shard: int,
+    between: tuple[str, str],
+    chunk: int,
+    first: tuple[list[Item], Item | None],
 ) -> Iterator[Item]:
-    """One shard's users within `between`, in username order, read `chunk` at a time."""
-    start: Item | None = None
+    """One shard's users within `between`, in username order: `first`, then `chunk` at a time."""
+    items, start = first
     while True:
-        items, start = store.query_page(
-            USERS, BY_NAME, value=shard, between=between, limit=chunk, start_key=start
-        )
         yield from items
         if start is None:
             return
+        items, start = store.query_page(
+            USERS, BY_NAME, value=shard, between=between, limit=chunk, start_key=start
+        )
 
 
 def add_shards(store: DynamoInterface) -> int:
