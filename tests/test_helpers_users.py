@@ -8,7 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app import create_app
-from app.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from app.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from app.helpers import tables, users
 from app.helpers.state import state_of
 from app.helpers.tables.users import EMAILS, USERS
@@ -425,3 +432,20 @@ def test_find_by_email_finds_no_one_through_a_leftover_claim(state, store):
     store.client.delete_item(TableName=store.table_name(USERS), Key={"username": {"S": "alice"}})
 
     assert users.find_by_email(state, email="alice@example.com", actor=john) == []
+
+
+def test_a_prefix_search_before_init_db_adds_the_index_is_503_not_a_crash(engine_app, caplog):
+    state = state_of(engine_app)
+    store = state.store
+    store.client.create_table(  # the users table as it was before the search index
+        TableName=store.table_name(USERS),
+        KeySchema=[{"AttributeName": "username", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "username", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    with pytest.raises(ServiceUnavailable) as refused:
+        users.list_users(state, limit=5, prefix="", actor=users.OPERATOR)
+
+    assert "flask users init-db" in refused.value.detail
+    assert any("index by_name" in record.getMessage() for record in caplog.records)

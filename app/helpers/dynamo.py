@@ -502,7 +502,17 @@ class DynamoInterface:
         }
         if start_key:
             args["ExclusiveStartKey"] = self._dump(start_key)
-        response = self._call(table, "query", **args)
+        try:
+            response = self._call(table, "query", **args)
+        except (_TableMissing, StoreError) as exc:
+            if not _about_index(exc):
+                raise
+            # A table made before the index (until `flask users init-db`), or an index
+            # DynamoDB is still filling: nothing to read yet, and nothing a client did.
+            log.error("DynamoDB index %s of %s cannot be read: %s", index, table, exc.__cause__)
+            raise ServiceUnavailable(
+                "The index this needs is not ready; an operator runs `flask users init-db`."
+            ) from exc
         items = [self._load(raw) for raw in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return items, self._load(last) if last else None
@@ -672,6 +682,12 @@ def _attribute_definitions(spec: TableSpec) -> list[dict[str, str]]:
         if index.range_key:
             types[index.range_key] = "S"
     return [{"AttributeName": name, "AttributeType": kind} for name, kind in types.items()]
+
+
+def _about_index(exc: Exception) -> bool:
+    """Whether DynamoDB refused a Query for its index: missing, or still being filled."""
+    cause = exc.__cause__
+    return isinstance(cause, ClientError) and "index" in str(cause).lower()
 
 
 def _code(exc: ClientError) -> str:
