@@ -195,7 +195,10 @@ class ListQuery(_Input):
     )
     email: Email = Field(  # type: ignore[assignment]
         None,
-        description="Admins only: the user with exactly this email (a list of one, or empty)",
+        description=(
+            "Admins only: the user with exactly this email (a list of one, or empty);"
+            " limit, cursor and prefix are then ignored"
+        ),
     )
     prefix: str = Field(  # type: ignore[assignment]
         None,
