@@ -16,7 +16,7 @@ from app.helpers import consistency, tables
 from app.helpers.state import state_of
 from tests.faults import inject_sends
 from tests.helpers import JANE, JOHN, SENT_SECRETS, basic, bearer, login
-from tests.test_helpers_transfer import Outage
+from tests.test_helpers_transfer import Outage, person
 
 ADA = ["ada", "--email", "ada@example.com", "--first-name", "Ada", "--last-name", "Lovelace"]
 ADA_PASSWORD = "a long admin passphrase"
@@ -431,13 +431,11 @@ TRANSFER_SECRETS = (
 
 
 def account(number: int, **fields) -> dict:
-    row = {
-        "username": f"user{number:04d}",
-        "email": f"user{number}@example.com",
-        "first_name": "Imported",
-        "last_name": f"User {number}",
-    }
-    return {**row, **fields}
+    """An import row with only what `fields` give of a password or hash."""
+    row = person(number, **fields)
+    if "password" not in fields:
+        del row["password"]
+    return row
 
 
 ROWS = [
