@@ -15,6 +15,7 @@ from app.helpers import rate_limits, tables
 from app.helpers.dynamo import DynamoInterface
 from app.helpers.health import Readiness
 from app.helpers.lockout import LockoutPolicy
+from app.helpers.mail import Mailer
 from app.helpers.passwords import PasswordHasher
 from app.helpers.sessions import SessionPolicy
 from app.helpers.state import AppState
@@ -65,6 +66,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         ),
         limiter=limiter,
         login_budget=security.LoginBudget(limiter, app.config["RATELIMIT_LOGIN"]),
+        mailer=Mailer.from_config(app.config),
     )
     state.install(app)
     if app.config["SEED_DEMO_USERS"]:

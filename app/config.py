@@ -107,6 +107,25 @@ class Config:
     # Swagger UI at /api/docs (the OpenAPI document at /api/openapi.json stays).
     DOCS_ENABLED = True
 
+    # Mail (account recovery, verification): sent off the request path by MAIL_WORKERS
+    # threads from a queue of MAIL_QUEUE_SIZE, each message tried MAIL_ATTEMPTS times.
+    # MAIL_BACKEND: "console" (logged, not sent), "smtp", "ses" (Amazon SES, the region and
+    # credentials of DynamoDB) or "memory" (tests). PUBLIC_URL is the dashboard's address,
+    # for the links in messages.
+    MAIL_BACKEND = "console"
+    MAIL_FROM = "no-reply@localhost"
+    PRODUCT_NAME = "User accounts"
+    PUBLIC_URL = "http://127.0.0.1:5000"
+    MAIL_QUEUE_SIZE = 100
+    MAIL_WORKERS = 2
+    MAIL_ATTEMPTS = 3
+    SMTP_HOST = "localhost"
+    SMTP_PORT = 587
+    SMTP_USERNAME = ""
+    SMTP_PASSWORD = ""
+    SMTP_SECURITY = "starttls"  # or "tls" (from the first byte, port 465) or "none"
+    SMTP_TIMEOUT = 10.0
+
 
 class DevelopmentConfig(Config):
     """`make run` on a laptop: embedded DynamoDB, demo users."""
@@ -127,6 +146,7 @@ class TestingConfig(Config):
     # Counted in memory: each test's app on its own, with no DynamoDB call (the tests of the
     # DynamoDB storage choose it).
     RATELIMIT_STORAGE_URI = "memory://"
+    MAIL_BACKEND = "memory"
 
 
 class ProductionConfig(Config):
@@ -137,6 +157,7 @@ class ProductionConfig(Config):
     ALLOW_QUERY_CREDENTIALS = False
     CORS_ORIGINS = ""
     DIRECTORY = "signed_in"
+    PUBLIC_URL = ""
 
 
 ENVIRONMENTS: dict[str, type[Config]] = {
@@ -154,6 +175,8 @@ _ORIGIN = re.compile(
     re.IGNORECASE,
 )
 DIRECTORY_READERS = ("public", "signed_in", "admins")
+MAIL_BACKENDS = ("console", "smtp", "ses", "memory")
+SMTP_SECURITY = ("starttls", "tls", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
 # app/helpers/users.py seeds these; named here for the start-up messages.
@@ -246,6 +269,17 @@ def validate(settings: Mapping[str, Any]) -> None:
     for name in ("SESSION_TTL", "SESSION_IDLE_TIMEOUT", "SESSION_REFRESH_INTERVAL"):
         if settings[name] < 1:
             problems.append(f"{name} must be at least 1 second")
+    if settings["MAIL_BACKEND"] not in MAIL_BACKENDS:
+        problems.append(f"MAIL_BACKEND must be {', '.join(MAIL_BACKENDS)}")
+    if settings["SMTP_SECURITY"] not in SMTP_SECURITY:
+        problems.append(f"SMTP_SECURITY must be {', '.join(SMTP_SECURITY)}")
+    if not 1 <= settings["SMTP_PORT"] <= 65535:
+        problems.append("SMTP_PORT must be between 1 and 65535")
+    if not 0 < settings["SMTP_TIMEOUT"] < math.inf:
+        problems.append("SMTP_TIMEOUT must be a positive finite number of seconds")
+    for name in ("MAIL_QUEUE_SIZE", "MAIL_WORKERS", "MAIL_ATTEMPTS"):
+        if settings[name] < 1:
+            problems.append(f"{name} must be at least 1")
     if settings["LOG_FORMAT"] not in ("text", "json"):
         problems.append("LOG_FORMAT must be text or json")
     if "*" in settings["CORS_ORIGINS"]:
@@ -319,6 +353,19 @@ def startup_problems(
         errors.append(
             "SEED_DEMO_USERS is on: production would create the published demo accounts "
             f"({DEMO_USERNAMES}, an admin with a published password)"
+        )
+    mail = settings["MAIL_BACKEND"]
+    if mail == "memory":
+        errors.append("MAIL_BACKEND=memory keeps every message in memory: no mail would leave")
+    elif mail == "console":
+        warnings.append(
+            "MAIL_BACKEND=console writes messages to the log instead of sending them; "
+            "set smtp or ses"
+        )
+    elif not settings["PUBLIC_URL"]:
+        errors.append(
+            f"MAIL_BACKEND={mail} sends links to the dashboard, but PUBLIC_URL is not set "
+            "(its address, such as https://accounts.example.com)"
         )
     if settings["BCRYPT_ROUNDS"] < 10:
         warnings.append(f"BCRYPT_ROUNDS={settings['BCRYPT_ROUNDS']} is below OWASP's minimum of 10")

@@ -185,8 +185,15 @@ def test_startup_needs_a_region_even_with_an_endpoint():
 # -- Production start-up checks (run.py and gunicorn.conf.py run them) -----------------------
 
 
-def test_startup_warns_about_per_worker_rate_limit_storage():
+def production_with_mail() -> dict:
+    """Production's defaults, with mail sent through SMTP to links on a public address."""
     settings = settings_of(ENVIRONMENTS["production"])
+    settings.update(MAIL_BACKEND="smtp", PUBLIC_URL="https://accounts.example.com")
+    return settings
+
+
+def test_startup_warns_about_per_worker_rate_limit_storage():
+    settings = production_with_mail()
     settings.update(AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1)
     assert startup_problems(settings, workers=5, default_region=None) == ([], [])  # DynamoDB
     settings["RATELIMIT_STORAGE_URI"] = "memory://"
@@ -201,7 +208,7 @@ def test_startup_warns_about_per_worker_rate_limit_storage():
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
 def test_startup_warns_when_a_proxy_must_be_in_front_but_none_is_trusted(host):
-    settings = settings_of(ENVIRONMENTS["production"])
+    settings = production_with_mail()
     settings.update(AWS_REGION="eu-west-1", HOST=host)
 
     problems, warnings = startup_problems(settings, workers=1, default_region=None)
@@ -218,7 +225,7 @@ def test_startup_warns_when_a_proxy_must_be_in_front_but_none_is_trusted(host):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "::", "app.internal"])  # noqa: S104
 def test_startup_trusts_no_proxy_quietly_on_a_reachable_host(host):
-    settings = settings_of(ENVIRONMENTS["production"])
+    settings = production_with_mail()
     settings.update(AWS_REGION="eu-west-1", HOST=host)
 
     assert startup_problems(settings, workers=1, default_region=None) == ([], [])
@@ -298,3 +305,44 @@ def test_an_unknown_dynamodb_engine_stops_start_up():
         config_from_env({"DYNAMODB_ENGINE": "dynalite"})
 
     assert refused.value.problems == ["DYNAMODB_ENGINE must be moto or local"]
+
+
+@pytest.mark.parametrize(
+    ("mail", "public_url", "errors", "warnings"),
+    [
+        ("memory", "https://a.example.com", ["MAIL_BACKEND=memory keeps every message"], []),
+        ("console", "", [], ["MAIL_BACKEND=console writes messages to the log"]),
+        ("smtp", "", ["MAIL_BACKEND=smtp sends links to the dashboard, but PUBLIC_URL"], []),
+        ("ses", "", ["MAIL_BACKEND=ses sends links to the dashboard, but PUBLIC_URL"], []),
+        ("ses", "https://a.example.com", [], []),
+    ],
+)
+def test_production_checks_the_mail_settings(mail, public_url, errors, warnings):
+    settings = settings_of(ENVIRONMENTS["production"])
+    settings.update(
+        AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1, MAIL_BACKEND=mail, PUBLIC_URL=public_url
+    )
+
+    found_errors, found_warnings = startup_problems(settings, workers=1, default_region=None)
+
+    assert [e[: len(p)] for e, p in zip(found_errors, errors, strict=True)] == errors
+    assert [w[: len(p)] for w, p in zip(found_warnings, warnings, strict=True)] == warnings
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("MAIL_BACKEND", "carrier-pigeon", "MAIL_BACKEND must be console, smtp, ses, memory"),
+        ("SMTP_SECURITY", "ssl", "SMTP_SECURITY must be starttls, tls, none"),
+        ("SMTP_PORT", "0", "SMTP_PORT must be between 1 and 65535"),
+        ("SMTP_TIMEOUT", "nan", "SMTP_TIMEOUT must be a positive finite number of seconds"),
+        ("MAIL_QUEUE_SIZE", "0", "MAIL_QUEUE_SIZE must be at least 1"),
+        ("MAIL_WORKERS", "0", "MAIL_WORKERS must be at least 1"),
+        ("MAIL_ATTEMPTS", "0", "MAIL_ATTEMPTS must be at least 1"),
+    ],
+)
+def test_mail_settings_that_cannot_work_are_refused(name, value, problem):
+    with pytest.raises(ConfigError) as refused:
+        config_from_env({name: value})
+
+    assert problem in refused.value.problems

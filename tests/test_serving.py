@@ -323,6 +323,8 @@ def test_load_settings_warns_with_gunicorns_worker_count(monkeypatch, root_loggi
     monkeypatch.setenv("WEB_CONCURRENCY", "5")
     monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
     monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("MAIL_BACKEND", "ses")
+    monkeypatch.setenv("PUBLIC_URL", "https://accounts.example.com")
 
     # load_settings gives the root logger a handler of its own: listen on the logger itself.
     logger = logging.getLogger("app.serve")

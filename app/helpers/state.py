@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from app.helpers.dynamo import DynamoInterface
     from app.helpers.health import Readiness
     from app.helpers.lockout import LockoutPolicy
+    from app.helpers.mail import Mailer
     from app.helpers.passwords import PasswordHasher
     from app.helpers.sessions import SessionPolicy
 
@@ -40,6 +41,7 @@ class AppState:
     readiness: Readiness
     limiter: Limiter
     login_budget: Budget  # spent by every password check (app/security.py)
+    mailer: Mailer  # sends off the request path (app/helpers/mail.py)
     # Every stored time comes from here; tests put a clock they move by hand.
     clock: Clock = field(default=time.time)
 
