@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import sys
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from flask.testing import FlaskClient
 
 from app.helpers.sessions import hash_token
+from app.helpers.state import state_of
 
 # What must never appear in a response or a log line, whatever the test sent.
 ALWAYS_SECRET = ("$2b$", "password_hash")
@@ -53,6 +57,8 @@ def _record_secrets(kwargs: dict[str, Any], url: str) -> None:
         for field in ("password", "current_password"):
             if isinstance(body.get(field), str):
                 SENT_SECRETS.append(body[field])
+        if isinstance(body.get("token"), str):  # a mailed token being used
+            record_mailed_token(body["token"])
     query = parse_qs(urlsplit(url).query)
     query_string = kwargs.get("query_string") or {}
     SENT_SECRETS.extend(query.get("password", []))
@@ -76,6 +82,38 @@ def _record_token(token: str) -> None:
         SENT_SECRETS.append(hash_token(token))
 
 
+def record_mailed_token(token: str) -> None:
+    """A mailed token, and the hash it is stored under, are secrets from now on."""
+    SENT_SECRETS.append(token)
+    if token.isascii():
+        SENT_SECRETS.append(hashlib.sha256(token.encode("ascii")).hexdigest())
+
+
+def outbox(app: Any) -> list[EmailMessage]:
+    """Every message the app's memory backend was given, once the queue is empty."""
+    mailer = state_of(app).mailer
+    assert mailer.flush(), "mail still queued after 10 s"
+    return list(mailer.backend.outbox)
+
+
+def mails_to(app: Any, address: str, subject: str = "") -> list[EmailMessage]:
+    """The messages to `address` (whose subject holds `subject`), oldest first."""
+    return [m for m in outbox(app) if m["To"] == address and subject in str(m["Subject"])]
+
+
+_MAILED_TOKEN = re.compile(r"#/(reset|verify)\?token=([A-Za-z0-9_-]+)")
+
+
+def token_in(mail: EmailMessage) -> str:
+    """The token of a message's link (a secret from now on)."""
+    part = mail.get_body(("plain",))
+    assert part is not None
+    found = _MAILED_TOKEN.search(part.get_content())
+    assert found is not None, "no link with a token in the message"
+    record_mailed_token(found[2])
+    return found[2]
+
+
 def assert_no_secret(text: str, where: str) -> None:
     """Fail if `text` holds a hash marker or a password sent in this test."""
     for secret in (*ALWAYS_SECRET, *(s for s in SENT_SECRETS if len(s) >= 4)):
@@ -97,6 +135,8 @@ class LeakCheckingClient(FlaskClient):
         assert_no_secret(str(response.headers), f"{response.request.path} headers")
         if issued:
             _record_token(issued)
+        # As a server does once the body is sent: what waits for it (the mail) goes ahead.
+        response.close()
         return response
 
 

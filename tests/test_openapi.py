@@ -49,7 +49,8 @@ USERS_API = {
 ADMIN = "johndoe"
 SECRETS = ("JohnPass123", "JanePass123")
 JANE_LOGIN = {"username": "janedoe", "password": "JanePass123"}
-JANE_WRONG = basic("janedoe", "not-her-password")
+JANE_WRONG_PASSWORD = "not-her-password"
+JANE_WRONG = basic("janedoe", JANE_WRONG_PASSWORD)
 # Accounts that exist in every run (any case: usernames are case-insensitive).
 KNOWN_USERS = ("janedoe", "JaneDoe", ADMIN)
 # Accounts the DELETE run re-creates before each example that targets them.
@@ -467,8 +468,12 @@ def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
     if label == "POST /api/sessions" and valid and _pick(case.body, (True,)):
         case.body = dict(JANE_LOGIN)
     if label == REAUTHENTICATION and valid and _pick(case.body, (True,)):
-        case.body = {"password": JANE_LOGIN["password"]}  # the run's token is jane's
-        if not run.budgets:
+        if run.budgets:
+            # A right password would forgive her wrong ones: the lockout (429) must be met
+            # whatever examples the seed gives.
+            case.body = {"password": JANE_WRONG_PASSWORD}
+        else:
+            case.body = {"password": JANE_LOGIN["password"]}  # the run's token is jane's
             run.store.delete(FAILURES, {"username": "janedoe"})  # her earlier wrong ones
     if (
         label in TOKEN_ROUTES

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
+from flask import Response, after_this_request, has_request_context
 
 log = logging.getLogger(__name__)
 
@@ -237,8 +238,21 @@ class Mailer:
         """Queue a job that composes a message, named `what` in the log; False when full.
 
         The job runs in a worker thread; an exception in it is logged by its type alone
-        (its text may quote a stored key), and nothing is sent.
+        (its text may quote a stored key), and nothing is sent. In a request, it is queued
+        once the response has been sent (closed): its work, which depends on what it finds,
+        cannot then take the GIL from the request and lengthen the answer.
         """
+        if has_request_context():
+
+            @after_this_request
+            def queue_when_sent(response: Response) -> Response:
+                response.call_on_close(lambda: self._enqueue(what, job))
+                return response
+
+            return True
+        return self._enqueue(what, job)
+
+    def _enqueue(self, what: str, job: Job) -> bool:
         self._start()
         try:
             self._queue.put_nowait((what, job))
