@@ -3,7 +3,10 @@
 One server (run.py, as `make run` starts it: embedded DynamoDB, a free port) and one
 browser serve the whole module. The embedded DynamoDB keeps its data across the tests, so
 each test makes its own users (unique names) and none depends on another's; only the
-first two read the starting state (the two demo users, then a third).
+first two read the starting state (the two demo users, then a third). The server mails
+through SMTP to a Mailbox on loopback (tests/mailbox.py), where a test reads the links sent
+to its own user's address. A second server, with REQUIRE_VERIFIED_EMAIL, starts for the one
+test that needs it.
 
 Needs the distribution's Chromium and its driver (`apt-get install chromium
 chromium-driver`); without them the module is skipped with that hint. `.ci/run` installs
@@ -30,6 +33,7 @@ import pytest
 
 from app.serving import child_environment, free_port, http_call, stop_process, wait_for_port
 from tests.conftest import java_or_skip
+from tests.mailbox import Mailbox, link_in
 
 try:
     from selenium import webdriver
@@ -83,7 +87,7 @@ HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 # The API answers these on purpose in the scenarios; Chromium logs each as a failed load.
 EXPECTED_API_ERROR = re.compile(
     r"/api/\S* - Failed to load resource: the server responded with a status of "
-    r"(401|403|404|409|422|429) "
+    r"(400|401|403|404|409|422|429) "
 )
 
 
@@ -103,9 +107,22 @@ def call(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """run.py in a subprocess, as `make run` starts it: its base URL."""
-    yield from _serve(tmp_path_factory)
+def mailbox() -> Iterator[Mailbox]:
+    """The SMTP server the dashboard's servers mail to."""
+    with Mailbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[str]:
+    """run.py in a subprocess, as `make run` starts it, mailing to `mailbox`: its base URL."""
+    yield from _serve(tmp_path_factory, mailbox=mailbox)
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[str]:
+    """The same with REQUIRE_VERIFIED_EMAIL: no sign-in before the address is verified."""
+    yield from _serve(tmp_path_factory, mailbox=mailbox, REQUIRE_VERIFIED_EMAIL="true")
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +133,23 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _serve(tmp_path_factory, DYNAMODB_ENGINE="local", DYNAMODB_LOCAL_PATH=str(data))
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterator[str]:
+def _serve(
+    tmp_path_factory: pytest.TempPathFactory, *, mailbox: Mailbox | None = None, **settings: str
+) -> Iterator[str]:
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # The mailed links lead back to this very server.
+    mail = (
+        {
+            "MAIL_BACKEND": "smtp",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(mailbox.port),
+            "SMTP_SECURITY": "none",
+            "PUBLIC_URL": base,
+        }
+        if mailbox
+        else {}
+    )
     env = child_environment(
         {
             "HOST": "127.0.0.1",
@@ -130,6 +162,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterato
             "BCRYPT_ROUNDS": "4",
             # Every email change and own deletion asks for the password: the page must cope.
             "REAUTH_WINDOW": "0",
+            **mail,
             **settings,
         }
     )
@@ -142,7 +175,6 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterato
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    base = f"http://127.0.0.1:{port}"
     try:
         try:
             wait_for_port(port, process=process, seconds=60)
@@ -227,6 +259,11 @@ class Dashboard:
 
     def visible(self, css: str) -> WebElement:
         return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def shows_address(self, fragment: str) -> bool:
+        """Whether the address bar reads exactly base/`fragment` (a bool: a failure then
+        prints no address, which may hold a mailed token)."""
+        return self.driver.current_url == f"{self.base}/{fragment}"
 
     def token(self) -> str | None:
         return self.driver.execute_script("return sessionStorage.getItem('users-dashboard.token');")
@@ -348,6 +385,27 @@ def register_user(base: str, username: str, password: str, **fields: str) -> dic
     status, user = call(base, "POST", "/api/users", body)
     assert status == 201, user
     return user
+
+
+def mailed_link(mailbox: Mailbox, base: str, address: str, view: str, *, nth: int = 1) -> str:
+    """The link of the `nth` mail to `address` that opens `view` (`reset`, `verify`).
+
+    Other mails to the address (the verification sent on registering, say) are skipped.
+    Failures name the address and the view, never a token.
+    """
+    prefix = f"{base}/#/{view}?token="
+    found = 0
+    opened: list[str] = []
+    while found < nth:
+        try:
+            link = link_in(mailbox.wait_for(address, count=len(opened) + 1))
+        except AssertionError:
+            pytest.fail(f"no mail #{nth} to {address} opens #/{view}; the links open {opened}")
+        opened.append(link.partition("?")[0])
+        found += link.startswith(prefix)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{43}", link.removeprefix(prefix)):
+        pytest.fail(f"the #/{view} link to {address} has no 43-character base64url token")
+    return link
 
 
 def login_token(base: str, username: str, password: str) -> str:
@@ -835,6 +893,14 @@ def test_it_reads_on_a_phone(page: Dashboard, screenshots: Path):
     page.set_viewport(PHONE)
     page.open()
     assert page.no_horizontal_scroll()
+    page.click("#forgot-link")
+    page.wait_for_view("Forgot your password?")
+    assert page.no_horizontal_scroll()
+    page.go("#/reset")  # without its token: the view explains, and must fit as well
+    page.wait_for_text("#reset-problem", "needs the link from your email")
+    assert page.no_horizontal_scroll()
+    page.go("#/signin")
+    page.wait_for_view("Sign in")
     page.sign_in_as("johndoe", "JohnPass123")
     page.wait_for_text("#users-caption", "on this page")
     assert page.no_horizontal_scroll()
@@ -854,6 +920,13 @@ def test_odd_addresses_land_on_a_view(page: Dashboard):
     page.wait_for_view("Sign in")
     page.go("#/account")  # signed out: the sign-in form instead
     page.wait.until(lambda _: page.driver.current_url.endswith("#/signin"))
+    page.go("#/reset")  # a reset link without its token (reloaded after the token went)
+    page.wait_for_text("#reset-problem", "needs the link from your email")
+    assert not page.find("#reset-form").is_displayed()
+    page.go("#/verify?token=")
+    page.wait_for_text("#verify-problem", "needs the link from your email")
+    page.go("#/signin?from=somewhere")  # a query after a route's path: the route's view
+    page.wait_for_view("Sign in")
     page.sign_in_as("janedoe", "JanePass123")
 
     page.go("#/users/%E0")  # not even valid percent-encoding
@@ -862,6 +935,8 @@ def test_odd_addresses_land_on_a_view(page: Dashboard):
     page.go("#/nowhere")
     page.wait_for_view("Users")
     page.go("#/register")  # signed in: no registration form
+    page.wait.until(lambda _: page.driver.current_url.endswith("#/users"))
+    page.go("#/forgot")  # nor the form that asks for a reset link
     page.wait.until(lambda _: page.driver.current_url.endswith("#/users"))
     assert page.console_errors() == []
 
