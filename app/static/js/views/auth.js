@@ -1,8 +1,11 @@
 // Signed out: sign in, register.
 
 import { ApiError, EMAIL_NOT_VERIFIED, api, setToken } from "../api.js";
-import { fromTemplate, onClick, onSubmit, setFieldError } from "../dom.js";
+import { fromTemplate, onClick, onSubmit, setFieldError, showFormError } from "../dom.js";
 import { describe, reportError } from "../messages.js";
+
+const UNVERIFIED =
+  "Verify your email address first: open the link we mailed you, or send a new one with the button below.";
 
 export function signIn(ctx) {
   const view = fromTemplate("tpl-signin");
@@ -53,6 +56,8 @@ export function signIn(ctx) {
       password.value = "";
       reportError(form, error);
       if (error instanceof ApiError && error.type === EMAIL_NOT_VERIFIED) {
+        // The API's detail speaks to API clients (it names the route); this page has a button.
+        showFormError(form, UNVERIFIED);
         unverifiedName = name;
         unverified.hidden = false;
       }
