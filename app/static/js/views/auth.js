@@ -60,6 +60,9 @@ export function signIn(ctx) {
         showFormError(form, UNVERIFIED);
         unverifiedName = name;
         unverified.hidden = false;
+        // The password was right: typing it again would not help, the button might.
+        unverified.querySelector("button").focus();
+        return;
       }
       password.focus();
     }
