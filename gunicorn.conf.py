@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from app import dynamodb_local
 from app.config import config_from_env, demo_users_warning
+from app.helpers.state import state_of
 from app.serving import load_settings, start_moto_server, stop_process, worker_count
 
 settings = load_settings()
@@ -80,6 +81,17 @@ def when_ready(server: Any) -> None:
     warning = demo_users_warning(config_from_env())
     if warning:
         log.warning("configuration: %s", warning)
+
+
+# How long a stopping worker waits for the mail it queued (within graceful_timeout).
+MAIL_FLUSH_SECONDS = 10.0
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Let a stopping worker's queued mail leave: its mail threads end with it."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None and not state_of(app).mailer.flush(timeout=MAIL_FLUSH_SECONDS):
+        log.warning("mail still queued after %.0f s was lost with the worker", MAIL_FLUSH_SECONDS)
 
 
 def on_exit(server: Any) -> None:

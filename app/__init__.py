@@ -10,12 +10,14 @@ from flask_limiter import Limiter
 
 from app import cli, errors, logs, openapi, security
 from app.config import Config, config_from_env, settings_of, validate
-from app.controllers import docs, health, pages, sessions, users
+from app.controllers import docs, health, pages, recovery, sessions, users
 from app.helpers import rate_limits, tables
 from app.helpers.dynamo import DynamoInterface
 from app.helpers.health import Readiness
 from app.helpers.lockout import LockoutPolicy
 from app.helpers.mail import Mailer
+from app.helpers.messages import Composer
+from app.helpers.notices import EmailPolicy
 from app.helpers.passwords import PasswordHasher
 from app.helpers.sessions import SessionPolicy
 from app.helpers.state import AppState
@@ -67,6 +69,8 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         limiter=limiter,
         login_budget=security.LoginBudget(limiter, app.config["RATELIMIT_LOGIN"]),
         mailer=Mailer.from_config(app.config),
+        messages=Composer.for_app(app),
+        email_policy=EmailPolicy.from_config(app.config),
     )
     state.install(app)
     if app.config["SEED_DEMO_USERS"]:
@@ -79,6 +83,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         docs.init_app(app)
     app.register_blueprint(users.bp)
     app.register_blueprint(sessions.bp)
+    app.register_blueprint(recovery.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     security.init_app(app)

@@ -64,10 +64,17 @@ def _command(name: str, **options: Any) -> Callable[[Callable[..., None]], Any]:
                     function(*args, **kwargs)
             finally:
                 store_log.setLevel(level)
+                # Mails the command caused (a notice of a new password) leave before the
+                # process does: the mail workers are daemon threads.
+                if not current_state().mailer.flush(timeout=_MAIL_WAIT):
+                    click.echo(f"some mail was still unsent after {_MAIL_WAIT:.0f} s", err=True)
 
         return group.command(name, **options)(run)
 
     return decorate
+
+
+_MAIL_WAIT = 30.0
 
 
 def _new_password(from_stdin: bool) -> str:
@@ -90,7 +97,8 @@ def _change(username: str, changes: UserUpdate) -> UserItem:
 def _describe(user: UserItem) -> str:
     return (
         f"{user.username}  {user.account_type}{'  DISABLED' if user.disabled else ''}  "
-        f"{user.email}  {user.first_name} {user.last_name}  (created {user.created_at})"
+        f"{user.email} ({'verified' if user.email_verified else 'not verified'})  "
+        f"{user.first_name} {user.last_name}  (created {user.created_at})"
     )
 
 
@@ -124,11 +132,23 @@ def init_db() -> None:
 @click.option("--first-name", required=True)
 @click.option("--last-name", required=True)
 @click.option("--admin", is_flag=True, help="Make an admin (how the first admin is made).")
+@click.option(
+    "--verified", is_flag=True, help="The email counts as verified: no verification mail."
+)
 @password_stdin
 def create(
-    username: str, email: str, first_name: str, last_name: str, admin: bool, password_stdin: bool
+    username: str,
+    email: str,
+    first_name: str,
+    last_name: str,
+    admin: bool,
+    verified: bool,
+    password_stdin: bool,
 ) -> None:
-    """Create a user, with the API's validation and password policy."""
+    """Create a user, with the API's validation and password policy.
+
+    Without --verified, the user is mailed a verification link (MAIL_BACKEND).
+    """
     password = _new_password(password_stdin)
     data = UserCreate(
         username=username,
@@ -137,9 +157,11 @@ def create(
         first_name=first_name,
         last_name=last_name,
         account_type="admin_user" if admin else "standard_user",
+        email_verified=verified,
     )
     user = users.create_user(current_state(), data=data, actor=users.OPERATOR)
-    click.echo(f"created {user.username} ({user.account_type})")
+    mailed = "email verified" if user.email_verified else f"verification mail to {user.email}"
+    click.echo(f"created {user.username} ({user.account_type}; {mailed})")
 
 
 @_command("set-password")

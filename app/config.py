@@ -92,6 +92,14 @@ class Config:
     RATELIMIT_REGISTER = "10 per minute"
     # Per client address, on anonymous reads of the directory (where DIRECTORY allows them).
     RATELIMIT_DIRECTORY = "60 per minute"
+    # Per client address, on the routes that ask for a password reset or verification mail.
+    RATELIMIT_MAIL = "5 per minute; 20 per hour"
+    # Per client address, on the routes that spend a mailed token (a guess is hopeless at
+    # 256 bits; this bounds the password hashing a stranger can make the server do).
+    RATELIMIT_TOKENS = "30 per minute"
+    # Per account and per kind of mail (reset, verification), whoever asks: at most this
+    # many mails, so that nobody can bury a user's inbox.
+    MAIL_PER_ACCOUNT = "3 per hour"
 
     # Proxies in front of the app (load balancers) whose X-Forwarded-For entries are
     # trusted: the client's address is the right-most entry they did not write. 0: none,
@@ -125,6 +133,16 @@ class Config:
     SMTP_PASSWORD = ""
     SMTP_SECURITY = "starttls"  # or "tls" (from the first byte, port 465) or "none"
     SMTP_TIMEOUT = 10.0
+    # A folder of templates that take the place of the shipped ones (app/templates) with
+    # the same name, such as mail/password_reset.html. Empty: the shipped ones only.
+    TEMPLATE_FOLDER = ""
+
+    # Password reset and email verification links: how long each stays valid (seconds).
+    PASSWORD_RESET_TTL = 30 * 60
+    EMAIL_VERIFICATION_TTL = 24 * 60 * 60
+    # Signing in (a login, HTTP Basic) with an email not verified yet answers 403 after the
+    # right password. Sessions already open keep working.
+    REQUIRE_VERIFIED_EMAIL = False
 
 
 class DevelopmentConfig(Config):
@@ -143,6 +161,8 @@ class TestingConfig(Config):
     RATELIMIT_LOGIN = "1000 per minute"
     RATELIMIT_REGISTER = "1000 per minute"
     RATELIMIT_DIRECTORY = "1000 per minute"
+    RATELIMIT_MAIL = "1000 per minute"
+    RATELIMIT_TOKENS = "1000 per minute"
     # Counted in memory: each test's app on its own, with no DynamoDB call (the tests of the
     # DynamoDB storage choose it).
     RATELIMIT_STORAGE_URI = "memory://"
@@ -177,6 +197,14 @@ _ORIGIN = re.compile(
 DIRECTORY_READERS = ("public", "signed_in", "admins")
 MAIL_BACKENDS = ("console", "smtp", "ses", "memory")
 SMTP_SECURITY = ("starttls", "tls", "none")
+RATE_LIMITS = (
+    "RATELIMIT_LOGIN",
+    "RATELIMIT_REGISTER",
+    "RATELIMIT_DIRECTORY",
+    "RATELIMIT_MAIL",
+    "RATELIMIT_TOKENS",
+    "MAIL_PER_ACCOUNT",
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
 # app/helpers/users.py seeds these; named here for the start-up messages.
@@ -277,9 +305,24 @@ def validate(settings: Mapping[str, Any]) -> None:
         problems.append("SMTP_PORT must be between 1 and 65535")
     if not 0 < settings["SMTP_TIMEOUT"] < math.inf:
         problems.append("SMTP_TIMEOUT must be a positive finite number of seconds")
-    for name in ("MAIL_QUEUE_SIZE", "MAIL_WORKERS", "MAIL_ATTEMPTS"):
+    for name in (
+        "MAIL_QUEUE_SIZE",
+        "MAIL_WORKERS",
+        "MAIL_ATTEMPTS",
+        "PASSWORD_RESET_TTL",
+        "EMAIL_VERIFICATION_TTL",
+    ):
         if settings[name] < 1:
             problems.append(f"{name} must be at least 1")
+    if settings["PUBLIC_URL"] and not re.fullmatch(
+        r"https?://[^\s/?#]+(/[^\s?#]*)?", settings["PUBLIC_URL"]
+    ):
+        problems.append(
+            "PUBLIC_URL must be an http(s) address such as https://accounts.example.com"
+        )
+    folder = settings["TEMPLATE_FOLDER"]
+    if folder and not os.path.isdir(folder):
+        problems.append(f"TEMPLATE_FOLDER={folder!r} is not a folder")
     if settings["LOG_FORMAT"] not in ("text", "json"):
         problems.append("LOG_FORMAT must be text or json")
     if "*" in settings["CORS_ORIGINS"]:
@@ -300,7 +343,7 @@ def validate(settings: Mapping[str, Any]) -> None:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if settings["DIRECTORY"] not in DIRECTORY_READERS:
         problems.append(f"DIRECTORY must be one of {', '.join(DIRECTORY_READERS)}")
-    for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER", "RATELIMIT_DIRECTORY"):
+    for name in RATE_LIMITS:
         try:
             parse_many(settings[name])
         except ValueError:

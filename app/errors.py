@@ -79,6 +79,28 @@ class AccountDisabled(Forbidden):
     detail = "This account is disabled; ask an administrator to enable it."
 
 
+class EmailNotVerified(Forbidden):
+    """The right password, but REQUIRE_VERIFIED_EMAIL is on and the email is not verified."""
+
+    type = "tag:users-api,2026:email-not-verified"
+    title = "Email not verified"
+    detail = (
+        "Verify your email address first: open the link we mailed you, or ask for a new one "
+        "with POST /api/email-verifications."
+    )
+
+
+class InvalidToken(BadRequest):
+    """A mailed link's token that is unknown, used, expired or no longer for this account."""
+
+    type = "tag:users-api,2026:invalid-token"
+    title = "Invalid or expired link"
+    detail = (
+        "This link is not valid: it was used already, has expired, or was replaced."
+        " Ask for a new one."
+    )
+
+
 class NotFound(AppError):
     """The resource does not exist."""
 

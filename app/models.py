@@ -15,7 +15,9 @@ from pydantic import (
     EmailStr,
     Field,
     RootModel,
+    StrictBool,
     StringConstraints,
+    model_validator,
 )
 
 AccountType = Literal["admin_user", "standard_user"]
@@ -147,6 +149,9 @@ class UserCreate(_Input):
     first_name: Name
     last_name: Name
     account_type: AccountType = "standard_user"
+    email_verified: StrictBool = Field(
+        False, description="Admins only: true creates the user verified, with no mail sent"
+    )
 
 
 class UserUpdate(_Input):
@@ -163,9 +168,12 @@ class UserUpdate(_Input):
         description="Required with `password`, unless an admin changes another user's",
     )
     account_type: AccountType = None  # type: ignore[assignment]
-    disabled: bool = Field(  # type: ignore[assignment]
+    disabled: StrictBool = Field(  # type: ignore[assignment]
         None,
         description="Admins only: true ends the user's sessions and refuses their sign-in",
+    )
+    email_verified: StrictBool = Field(  # type: ignore[assignment]
+        None, description="Admins only: mark the email verified (or not) without a mail"
     )
 
     def changes(self) -> dict[str, Any]:
@@ -210,6 +218,69 @@ class ListQuery(_Input):
     )
 
 
+# What a mailed link carries: anything else is simply not a valid token (400, not 422).
+MailedToken = Annotated[str, Field(min_length=1, max_length=256, repr=False)]
+
+
+def _one_property(schema: dict[str, Any]) -> None:
+    _drop_defaults(schema)
+    schema["minProperties"] = schema["maxProperties"] = 1
+
+
+def _at_most_one_property(schema: dict[str, Any]) -> None:
+    _drop_defaults(schema)
+    schema["maxProperties"] = 1
+
+
+class AccountReference(_Input):
+    """Which account a mail is asked for: its username or its email, exactly one."""
+
+    model_config = ConfigDict(json_schema_extra=_one_property)
+
+    username: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
+    email: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AccountReference:
+        if (self.username is None) == (self.email is None):
+            raise ValueError("give either username or email")
+        return self
+
+
+class VerificationRequest(_Input):
+    """A verification mail: for the caller (a bearer token and no field) or a named account."""
+
+    model_config = ConfigDict(json_schema_extra=_at_most_one_property)
+
+    username: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
+    email: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> VerificationRequest:
+        if self.username is not None and self.email is not None:
+            raise ValueError("give username or email, not both")
+        return self
+
+
+class PasswordResetConfirm(_Input):
+    """The token of a reset link and the new password."""
+
+    token: MailedToken
+    password: Password
+
+
+class TokenConfirm(_Input):
+    """The token of a verification link."""
+
+    token: MailedToken
+
+
+class Accepted(BaseModel):
+    """A request taken: what follows happens off the request path (a mail, if any)."""
+
+    detail: str
+
+
 class CredentialsQuery(_Input):
     """The original tutorial's credential check in the query string (kept for compatibility)."""
 
@@ -245,6 +316,9 @@ class UserSelf(UserSummary):
     """What a user (or an admin) sees of their own account."""
 
     email: str
+    email_verified: bool = Field(
+        description="Whether the owner proved the address is theirs (a mailed link)"
+    )
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -267,6 +341,9 @@ class UserItem(BaseModel):
     session_key: str = Field("", repr=False)
     # Set by an admin: sign-in refused (403 after the right password), sessions ended.
     disabled: bool = False
+    # Proven by a mailed link (verification or password reset); users stored before this
+    # field existed read as unverified.
+    email_verified: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -297,6 +374,24 @@ class UserView(RootModel[UserSelf | UserPublic]):
 
 class UserListing(RootModel[list[UserSummary] | list[UserPublic]]):
     """A page of users: with each account's state for an admin, the public views otherwise."""
+
+
+TokenPurpose = Literal["password_reset", "email_verification"]
+
+
+class TokenItem(BaseModel):
+    """A mailed one-time token as stored: keyed by its SHA-256, never by the token."""
+
+    model_config = _SECRET_SAFE
+
+    token_hash: str = Field(repr=False)
+    purpose: TokenPurpose
+    username: str
+    email: str  # the address it was mailed to
+    # A reset token dies with the password it was issued under (see recovery.password_stamp).
+    password_stamp: str = Field("", repr=False)
+    created_at: int
+    expires_at: int  # also DynamoDB's TTL
 
 
 class SessionItem(BaseModel):

@@ -121,7 +121,9 @@ def init_app(app: APIFlask) -> None:
                 if method.lower() in operations:
                     operation = operations[method.lower()]
                     _declare_access(operation, declared)
-                    if getattr(view, "registration_budget", False):
+                    # A per-address budget (app/security.py) other than the directory's,
+                    # which only counts requests whose 429 the access declaration lists.
+                    if set(getattr(view, "budgets", ())) - {"directory"}:
                         _document(operation, 429)
         for path in paths.values():
             for operation in path.values():

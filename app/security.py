@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import cors_origins
 from app.controllers.access import declared_access
-from app.errors import TooManyRequests, UnsupportedMediaType, problem
+from app.errors import TooManyRequests, UnsupportedMediaType, ValidationFailed, problem
 from app.helpers import events
 from app.helpers.state import state_of
 from app.models import printable
@@ -26,16 +26,22 @@ EXPOSED_HEADERS = ["Location", "Link", "Retry-After", "WWW-Authenticate", "X-Req
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-def registration_budget(view: View) -> View:
-    """Put a route under the per-address registration budget (RATELIMIT_REGISTER)."""
-    view.registration_budget = True  # type: ignore[attr-defined]
-    return view
+def _budget(name: str) -> Callable[[View], View]:
+    def mark(view: View) -> View:
+        view.budgets = (*getattr(view, "budgets", ()), name)  # type: ignore[attr-defined]
+        return view
+
+    return mark
 
 
-def directory_budget(view: View) -> View:
-    """Put a route's anonymous requests under the per-address directory budget."""
-    view.directory_budget = True  # type: ignore[attr-defined]
-    return view
+# Per client address, each counted by the limiter (applied in `_init_rate_limits`):
+# registrations (RATELIMIT_REGISTER); anonymous reads of the directory (RATELIMIT_DIRECTORY);
+# asking for a mail, reset or verification (RATELIMIT_MAIL); using a mailed token
+# (RATELIMIT_TOKENS).
+registration_budget = _budget("register")
+directory_budget = _budget("directory")
+mail_budget = _budget("mail")
+token_budget = _budget("tokens")
 
 
 def init_app(app: APIFlask) -> None:
@@ -95,7 +101,11 @@ def _require_json_body() -> None:
         raise UnsupportedMediaType()
     # Parse now so that malformed JSON (400) and an oversized body (413) answer before
     # validation; Flask caches the result for the view.
-    request.get_json()
+    if request.get_json() is None:
+        # APIFlask would read a JSON null as an empty object: a body of optional fields
+        # would then pass for `{}`.
+        detail = "must be a JSON object, not null"
+        raise ValidationFailed(errors=[{"location": "json", "field": "_schema", "detail": detail}])
 
 
 def _init_rate_limits(app: APIFlask) -> None:
@@ -110,11 +120,13 @@ def _init_rate_limits(app: APIFlask) -> None:
         scope="directory",
         exempt_when=lambda: request.authorization is not None,
     )
+    # Asking for mails, and spending their tokens: one budget each across their routes.
+    mail = limiter.shared_limit(app.config["RATELIMIT_MAIL"], scope="mail")
+    tokens = limiter.shared_limit(app.config["RATELIMIT_TOKENS"], scope="tokens")
+    limits = {"register": register, "directory": directory, "mail": mail, "tokens": tokens}
     for endpoint, view in list(app.view_functions.items()):
-        if getattr(view, "registration_budget", False):
-            view = register(view)
-        if getattr(view, "directory_budget", False):
-            view = directory(view)
+        for name in getattr(view, "budgets", ()):
+            view = limits[name](view)
         app.view_functions[endpoint] = view
 
     @app.errorhandler(RateLimitExceeded)

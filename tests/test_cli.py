@@ -78,7 +78,10 @@ def test_init_db_adds_the_search_index_to_a_users_table_older_than_it(aws, setti
 def test_create_makes_the_first_admin_who_can_sign_in(run, client):
     result = run("create", *ADA, "--admin", "--password-stdin", input=f"{ADA_PASSWORD}\n")
 
-    assert (result.exit_code, result.output) == (0, "created ada (admin_user)\n")
+    assert (result.exit_code, result.output) == (
+        0,
+        "created ada (admin_user; verification mail to ada@example.com)\n",
+    )
     me = client.get("/api/user", headers=basic("ada", ADA_PASSWORD))
     assert me.json["account_type"] == "admin_user"
 
@@ -87,7 +90,7 @@ def test_create_prompts_twice_without_echo(run, client):
     result = run("create", *ADA, input=f"{ADA_PASSWORD}\n{ADA_PASSWORD}\n")
 
     assert result.exit_code == 0
-    assert "created ada (standard_user)" in result.output
+    assert "created ada (standard_user; verification mail to ada@example.com)" in result.output
     assert client.get("/api/user", headers=basic("ada", ADA_PASSWORD)).status_code == 200
 
 
@@ -250,7 +253,9 @@ def test_show_finds_a_user_by_username_or_email(run, client, who):
     result = run("show", who)
 
     assert result.exit_code == 0
-    assert result.output.startswith("janedoe  standard_user  janedoe@example.com  Jane Doe")
+    assert result.output.startswith(
+        "janedoe  standard_user  janedoe@example.com (verified)  Jane Doe"
+    )
 
 
 @pytest.mark.parametrize(

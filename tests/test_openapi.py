@@ -28,11 +28,12 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from app import create_app
 from app.config import ProductionConfig, TestingConfig, settings_of
+from app.helpers import notices, tables, users
 from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
 from app.helpers.tables.login_failures import FAILURES
 from app.helpers.users import encode_cursor
-from app.models import canonical_username
+from app.models import UserCreate, canonical_username
 from tests.helpers import JOHN, SENT_SECRETS, assert_no_secret, basic, new_user
 
 PROBLEM = "application/problem+json"
@@ -199,7 +200,7 @@ BEARER_ONLY = {
     f"{method.upper()} {path}"
     for method, path, operation in _operations(schema.raw_schema)
     if operation.get("security") == [{"bearerAuth": []}]
-}
+} | {"POST /api/email-verifications"}  # a token or nothing: Basic is refused (401)
 # Deleting a user or a session is run on its own: in the same run it would remove the
 # account or the token that the other operations authenticate with.
 REAUTHENTICATION = "POST /api/sessions/current/reauthentication"
@@ -218,7 +219,12 @@ CONTEXT_DEPENDENT_REFUSALS = (
     ("current_password", "is not the current password"),
     ("current_password", "is required to set a new password"),
     ("password", "is not the current password"),  # reauthentication
+    ("username", "give username or email, or sign in"),  # an anonymous `{}` verification
 )
+# A mailed token is opaque: any string is schema-valid, and the fuzzer's are never real.
+TOKEN_ROUTES = ("POST /api/password-resets/confirm", "POST /api/email-verifications/confirm")
+# The account whose mailed tokens the runs use (a reset changes its password).
+MAILED = "mailed-1"
 
 
 @dataclass
@@ -243,6 +249,20 @@ class FuzzRun:
         assert response.status_code == 201
         token = response.json["token"]
         self.secrets += [token, hash_token(token)]
+        return token
+
+    def mailed_token(self, label: str) -> str:
+        """A real token, as a mail would bring, for the operation `label` (a secret too)."""
+        app = self.client.application
+        state = state_of(app)
+        with app.app_context():
+            user = tables.users.get(state.store, MAILED)
+            if user is None:
+                data = UserCreate(**new_user(username=MAILED, email=f"{MAILED}@example.com"))
+                user = users.create_user(state, data=data, actor=users.OPERATOR)
+            purpose = notices.RESET if "password" in label else notices.VERIFICATION
+            token = notices.issue_token(state, user, purpose)
+        self.secrets += [token, notices.hash_of(token) or ""]
         return token
 
     def leaks(self, text: str) -> list[str]:
@@ -280,7 +300,7 @@ def _fuzzed_app(caplog: pytest.LogCaptureFixture, *, budgets: bool) -> Iterator[
     settings_ = settings_of(TestingConfig)
     if budgets:
         production = settings_of(ProductionConfig)
-        for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER"):
+        for name in ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER", "RATELIMIT_MAIL", "RATELIMIT_TOKENS"):
             settings_[name] = production[name]
     with mock_aws():
         APP.app = create_app(settings_)
@@ -354,6 +374,8 @@ def _explained_refusal(case: Any, response: Any) -> bool:
     if response.status_code == 400 and case.operation.label == "GET /api/users":
         # The cursor is opaque: any string of the right length is schema-valid.
         return response.json()["detail"].startswith("The cursor is not valid")
+    if response.status_code == 400 and case.operation.label in TOKEN_ROUTES:
+        return response.json()["type"] == "tag:users-api,2026:invalid-token"
     if response.status_code == 400 and case.operation.label == "GET /api/user":
         # The query credentials come in pairs; a schema cannot say so of parameters.
         return (
@@ -448,6 +470,13 @@ def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
         case.body = {"password": JANE_LOGIN["password"]}  # the run's token is jane's
         if not run.budgets:
             run.store.delete(FAILURES, {"username": "janedoe"})  # her earlier wrong ones
+    if (
+        label in TOKEN_ROUTES
+        and valid
+        and isinstance(case.body, dict)
+        and _pick(case.body, (True,))
+    ):
+        case.body["token"] = run.mailed_token(label)
     if label == "GET /api/user" and valid:
         choice = _pick(case.query, ({}, JANE_LOGIN))
         case.query = dict(choice) if choice is not None else case.query

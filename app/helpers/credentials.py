@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.errors import AccountDisabled, TooManyRequests, Unauthorized
+from app.errors import AccountDisabled, EmailNotVerified, TooManyRequests, Unauthorized
 from app.helpers import events, lockout, tables
 from app.models import UserItem, canonical_username
 
@@ -20,10 +20,14 @@ if TYPE_CHECKING:
     from app.helpers.state import AppState
 
 
-def check_password(state: AppState, *, username: str, password: str) -> UserItem:
+def check_password(
+    state: AppState, *, username: str, password: str, signing_in: bool = True
+) -> UserItem:
     """The user whose credentials these are, or `Unauthorized` (same error, same time).
 
-    A disabled account is `AccountDisabled`, and only to the right password.
+    A disabled account is `AccountDisabled`, and only to the right password; so is an email
+    not verified yet (`EmailNotVerified`) when REQUIRE_VERIFIED_EMAIL is on and the caller
+    is `signing_in` (not proving the password again inside a session).
     Consecutive failures lock the account for a doubling time (`TooManyRequests`), whether
     or not the account exists, so the lockout tells nothing about which usernames exist.
     """
@@ -54,6 +58,9 @@ def check_password(state: AppState, *, username: str, password: str) -> UserItem
         # Only to the right password: a guesser learns nothing they could not already.
         events.warn("login_refused", username=key, reason="disabled")
         raise AccountDisabled()
+    if signing_in and state.email_policy.require_verified and not user.email_verified:
+        events.warn("login_refused", username=key, reason="email_not_verified")
+        raise EmailNotVerified()
     if hasher.needs_rehash(user.password_hash):
         # Only over the hash just checked: a password changed meanwhile stays as it is.
         new_hash = hasher.hash(password)

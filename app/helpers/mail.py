@@ -1,8 +1,10 @@
 """Mail delivery off the request path: one small interface, a backend chosen by MAIL_BACKEND.
 
-`Mailer.send` puts a message on a bounded queue and returns at once; a few worker threads
-deliver it through the backend, trying again on a transient failure (a mail server down,
-SES throttling), with one log line per outcome. A full queue or a mail server that is down
+`Mailer.send` puts a message on a bounded queue and returns at once; `Mailer.submit` puts
+a job that composes one there (reading the database, making a token: work whose time must
+not show in the request's). A few worker threads run the jobs and deliver through the
+backend, trying again on a transient failure (a mail server down, SES throttling), with
+one log line per outcome. A full queue or a mail server that is down
 never holds a request, and never turns it into an error: the caller learns only whether the
 message was queued. No backend logs a message's body but the console one, which exists to
 show it (development only).
@@ -40,6 +42,10 @@ class Message:
     subject: str
     text: str
     html: str | None = None
+
+
+# Composes the message to send, in a worker thread; None: nothing to send after all.
+Job = Callable[[], "Message | None"]
 
 
 class TransientMailError(Exception):
@@ -207,7 +213,7 @@ class Mailer:
         self.backend = backend
         self.sender = sender
         self.attempts, self.first_wait, self.pause = attempts, first_wait, pause
-        self._queue: queue.Queue[EmailMessage] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[str, Job]] = queue.Queue(maxsize=queue_size)
         self._workers = workers
         self._started = False
         self._lock = threading.Lock()
@@ -225,11 +231,19 @@ class Mailer:
 
     def send(self, message: Message) -> bool:
         """Queue `message` for delivery; False (and a warning) when the queue is full."""
+        return self.submit(lambda: message, what=f"{message.subject!r} to {message.to}")
+
+    def submit(self, job: Job, *, what: str) -> bool:
+        """Queue a job that composes a message, named `what` in the log; False when full.
+
+        The job runs in a worker thread; an exception in it is logged by its type alone
+        (its text may quote a stored key), and nothing is sent.
+        """
         self._start()
         try:
-            self._queue.put_nowait(build(message, sender=self.sender))
+            self._queue.put_nowait((what, job))
         except queue.Full:
-            log.warning("mail %r to %s dropped: the queue is full", message.subject, message.to)
+            log.warning("mail %s dropped: the queue is full", what)
             return False
         return True
 
@@ -254,11 +268,20 @@ class Mailer:
 
     def _work(self) -> None:
         while True:
-            message = self._queue.get()
+            what, job = self._queue.get()
             try:
-                self._deliver(message)
+                self._run(what, job)
             finally:
                 self._queue.task_done()
+
+    def _run(self, what: str, job: Job) -> None:
+        try:
+            message = job()
+        except Exception as exc:
+            log.error("mail %s not composed: %s", what, type(exc).__name__)
+            return
+        if message is not None:
+            self._deliver(build(message, sender=self.sender))
 
     def _deliver(self, message: EmailMessage) -> None:
         """Send, trying again after doubling pauses on a transient failure; log the outcome."""

@@ -170,7 +170,7 @@ def reauthenticate(state: AppState, *, session: SessionItem, password: str) -> S
     lockout like any other.
     """
     try:
-        check_password(state, username=session.username, password=password)
+        check_password(state, username=session.username, password=password, signing_in=False)
     except Unauthorized as exc:
         detail = "is not the current password"
         errors = [{"location": "json", "field": "password", "detail": detail}]

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from app.helpers.health import Readiness
     from app.helpers.lockout import LockoutPolicy
     from app.helpers.mail import Mailer
+    from app.helpers.messages import Composer
+    from app.helpers.notices import EmailPolicy
     from app.helpers.passwords import PasswordHasher
     from app.helpers.sessions import SessionPolicy
 
@@ -42,6 +44,8 @@ class AppState:
     limiter: Limiter
     login_budget: Budget  # spent by every password check (app/security.py)
     mailer: Mailer  # sends off the request path (app/helpers/mail.py)
+    messages: Composer  # writes the mails from templates (app/helpers/messages.py)
+    email_policy: EmailPolicy  # mailed links, mails per account, verified sign-in
     # Every stored time comes from here; tests put a clock they move by hand.
     clock: Clock = field(default=time.time)
 

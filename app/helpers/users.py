@@ -17,7 +17,7 @@ from app.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from app.helpers import events, lockout, tables
+from app.helpers import events, lockout, notices, tables
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
 from app.helpers.passwords import policy_problem
@@ -59,6 +59,8 @@ DEMO_USERS = tuple(
         first_name=first_name,
         last_name="Doe",
         account_type=account_type,
+        # Their example.com addresses cannot receive mail; the demo must not wait for one.
+        email_verified=True,
     )
     for username, password, first_name, account_type in (
         ("johndoe", "JohnPass123", "John", "admin_user"),
@@ -84,7 +86,7 @@ OPERATOR = UserItem(
 def find_user(state: AppState, *, username_or_email: str) -> UserItem:
     """A user by username, or by exact email (one read of its claim, then the user)."""
     if "@" in username_or_email:
-        user = _user_with_email(state, username_or_email.strip().lower())
+        user = tables.users.with_email(state.store, username_or_email.strip().lower())
         if user is None:
             raise NotFound(f"There is no user with the email {username_or_email!r}.")
         return user
@@ -101,24 +103,27 @@ def find_by_email(state: AppState, *, email: str, actor: UserItem | None) -> lis
         raise Unauthorized()
     if not actor.is_admin:
         raise Forbidden("Only an admin can search by email.")
-    user = _user_with_email(state, email)
+    user = tables.users.with_email(state.store, email)
     return [user.summary()] if user is not None else []
 
 
-def _user_with_email(state: AppState, email: str) -> UserItem | None:
-    """The user whose email this is: its claim (one read), then that user (one more)."""
-    owner = tables.users.owner_of_email(state.store, email)
-    user = tables.users.get(state.store, owner) if owner else None
-    # A claim whose user is gone or has moved on finds no one (`users check` repairs it).
-    return user if user is not None and user.email == email else None
+def create_user(
+    state: AppState, *, data: UserCreate, actor: UserItem | None, address: str = ""
+) -> UserItem:
+    """Register a user and mail them a verification link.
 
-
-def create_user(state: AppState, *, data: UserCreate, actor: UserItem | None) -> UserItem:
-    """Register a user; only an admin may create another admin."""
-    if data.account_type == "admin_user" and not (actor and actor.is_admin):
+    Only an admin may create an admin, or a user whose email is verified already.
+    """
+    admin = actor is not None and actor.is_admin
+    if data.account_type == "admin_user" and not admin:
         raise Forbidden("Only an admin can create an admin account.")
+    if data.email_verified and not admin:
+        raise Forbidden("Only an admin can create an account whose email is verified.")
     _check_policy(data.password, username=data.username, email=data.email)
-    return _insert(state, data)
+    user = _insert(state, data)
+    if not user.email_verified:
+        notices.mail_verification(state, user=user, address=address)
+    return user
 
 
 def seed_demo_users(state: AppState) -> None:
@@ -252,11 +257,18 @@ def update_user(
         raise Forbidden("Only an admin can change an account type.")
     if "disabled" in fields and not actor.is_admin:
         raise Forbidden("Only an admin can disable or enable an account.")
+    if "email_verified" in fields and not actor.is_admin:
+        raise Forbidden("Only an admin can mark an email verified; open the mailed link.")
     if fields.get("disabled") and actor.username == target:
         raise Forbidden("You cannot disable your own account: another admin can.")
     current = get_user(state, username=target)
-    if fields.get("disabled", current.disabled) == current.disabled:
-        fields.pop("disabled", None)
+    for flag in ("disabled", "email_verified"):
+        if fields.get(flag, getattr(current, flag)) == getattr(current, flag):
+            fields.pop(flag, None)
+    if fields.get("email", current.email) == current.email:
+        fields.pop("email", None)
+    elif "email_verified" not in fields:
+        fields["email_verified"] = False  # a new address is proven by its own mail
     if not fields:
         return current
     own = actor.username == target
@@ -287,6 +299,7 @@ def update_user(
     fields["updated_at"] = iso(state.now())
     user = _write_changes(state, current, fields, keep=keep)
     _record_changes(current, user, actor=actor)
+    _mail_changes(state, current, user)
     if "session_key" in fields:
         # Other sessions already fail (their key is not the user's); this tidies the table.
         tables.sessions.delete_of_user(state.store, target, keep=keep.token_hash if keep else None)
@@ -369,6 +382,18 @@ def _record_changes(before: UserItem, after: UserItem, *, actor: UserItem) -> No
         events.emit("account_type_changed", **who, was=was, now=now)
     if after.disabled != before.disabled:
         events.emit("account_disabled" if after.disabled else "account_enabled", **who)
+    if after.email_verified != before.email_verified and after.email == before.email:
+        events.emit("email_verified_set", **who, verified=after.email_verified)
+
+
+def _mail_changes(state: AppState, before: UserItem, after: UserItem) -> None:
+    """The mails a change sends: a notice of a new password or address, and a verification."""
+    if after.password_hash != before.password_hash:
+        notices.mail_password_changed(state, user=after)
+    if after.email != before.email:
+        notices.mail_email_changed(state, user=after, old_email=before.email)
+        if not after.email_verified:
+            notices.mail_verification(state, user=after)
 
 
 def unlock_user(state: AppState, *, actor: UserItem, username: str) -> None:
@@ -427,7 +452,7 @@ def _prove_password(state: AppState, username: str, password: str | None) -> Non
     if not password:
         raise _password_error("current_password", "is required to set a new password")
     try:
-        check_password(state, username=username, password=password)
+        check_password(state, username=username, password=password, signing_in=False)
     except Unauthorized as exc:
         raise _password_error("current_password", "is not the current password") from exc
 

@@ -8,7 +8,7 @@ uniqueness claim), which the service turns into what it means for the caller.
 from __future__ import annotations
 
 from app.helpers.dynamo import TableSpec
-from app.helpers.tables import login_failures, rate_limits, sessions, users
+from app.helpers.tables import login_failures, rate_limits, sessions, tokens, users
 from app.helpers.tables.conditional import Changed, Claimed, LastAdmin
 
 SPECS: tuple[TableSpec, ...] = (
@@ -16,6 +16,7 @@ SPECS: tuple[TableSpec, ...] = (
     sessions.SPEC,
     login_failures.SPEC,
     rate_limits.SPEC,
+    tokens.SPEC,
 )
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "login_failures",
     "rate_limits",
     "sessions",
+    "tokens",
     "users",
 ]

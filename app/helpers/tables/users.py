@@ -84,6 +84,14 @@ def owner_of_email(store: DynamoInterface, email: str) -> str | None:
     return str(claim["username"]) if claim else None
 
 
+def with_email(store: DynamoInterface, email: str) -> UserItem | None:
+    """The user whose email this is: its claim (one read), then that user (one more)."""
+    owner = owner_of_email(store, email)
+    user = get(store, owner) if owner else None
+    # A claim whose user is gone or has moved on finds no one (`users check` repairs it).
+    return user if user is not None and user.email == email else None
+
+
 def insert(store: DynamoInterface, user: UserItem) -> None:
     """Store a new user and claim their email, both or neither; `Claimed` names the loser.
 
@@ -339,6 +347,39 @@ def delete(store: DynamoInterface, user: UserItem) -> None:
         store.transact_write(writes)
     except TransactionCanceled as exc:
         raise _claimed(exc, (None, None, "admins")) from exc
+
+
+def prove_email(username: str, email: str) -> Write:
+    """The write that marks a user's email verified, only while it is still `email`."""
+    return Write(
+        "Update",
+        USERS,
+        key(username),
+        update="SET email_verified = :yes",
+        condition="email = :email",
+        values={":yes": True, ":email": email},
+    )
+
+
+def change_as_read(current: UserItem, fields: dict[str, Any]) -> Write:
+    """The write that sets `fields`, only while the user's password and session key are as read.
+
+    For a transaction with the use of a token: a password reset.
+    """
+    update, names, values = assignments(fields)
+    return Write(
+        "Update",
+        USERS,
+        key(current.username),
+        update=update,
+        condition="session_key = :key_was AND password_hash = :hash_was",
+        names=names,
+        values={
+            **values,
+            ":key_was": current.session_key,
+            ":hash_was": current.password_hash,
+        },
+    )
 
 
 def replace_hash(store: DynamoInterface, username: str, *, old: str, new: str) -> bool:
