@@ -121,8 +121,16 @@ def server(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterat
 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[str]:
-    """The same with REQUIRE_VERIFIED_EMAIL: no sign-in before the address is verified."""
-    yield from _serve(tmp_path_factory, mailbox=mailbox, REQUIRE_VERIFIED_EMAIL="true")
+    """The same with REQUIRE_VERIFIED_EMAIL: no sign-in before the address is verified.
+
+    One mail asked for a minute from an address, so that its one test also meets the 429.
+    """
+    yield from _serve(
+        tmp_path_factory,
+        mailbox=mailbox,
+        REQUIRE_VERIFIED_EMAIL="true",
+        RATELIMIT_MAIL="1 per minute",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +166,9 @@ def _serve(
             # Many logins and registrations from one address in a few seconds.
             "RATELIMIT_LOGIN": "1000 per minute",
             "RATELIMIT_REGISTER": "1000 per minute",
+            # And many mails asked for, and links used, from it.
+            "RATELIMIT_MAIL": "1000 per minute",
+            "RATELIMIT_TOKENS": "1000 per minute",
             # The testing cost: the page's behaviour does not depend on it, the run time does.
             "BCRYPT_ROUNDS": "4",
             # Every email change and own deletion asks for the password: the page must cope.
@@ -866,6 +877,212 @@ def test_a_reload_keeps_the_session_and_a_revoked_one_returns_to_sign_in(page: D
     assert page.console_errors() == []
 
 
+def test_forgot_password_then_a_new_password_from_the_mailed_link(
+    page: Dashboard, mailbox: Mailbox
+):
+    username = new_username("fern")
+    email = f"{username}@example.com"
+    register_user(page.base, username, "the old passphrase")
+    elsewhere = login_token(page.base, username, "the old passphrase")
+    page.open()
+    page.fill("#signin-username", username)
+    page.click("#forgot-link")
+    page.wait_for_view("Forgot your password?")
+    assert page.find("#forgot-account").get_attribute("value") == username  # carried over
+
+    # An address no account has gets the same answer: the page tells nobody who is registered.
+    nobody = f"{new_username('nobody')}@example.com"
+    page.fill("#forgot-account", nobody)
+    page.submit("#forgot-form")
+    page.wait_for_text("#flash", "If an account matches")
+    answer_for_nobody = page.text("#flash").replace(nobody, "…")
+    page.fill("#forgot-account", email)
+    page.submit("#forgot-form")
+    page.wait_for_text("#flash", email)
+    assert page.text("#flash").replace(email, "…") == answer_for_nobody
+
+    link = mailed_link(mailbox, page.base, email, "reset")
+    page.driver.get("about:blank")  # as from a mail program: the page loads afresh
+    page.driver.get(link)
+    page.wait_for_view("Set a new password")
+    assert page.shows_address("#/reset"), "the token is taken out of the address bar"
+
+    # Typed differently twice: the page says so before asking the server.
+    page.fill("#reset-password", "the new passphrase")
+    page.fill("#reset-confirm", "the new passphrase!")
+    page.submit("#reset-form")
+    assert page.visible("#reset-confirm-error").text == (
+        "The two passwords differ: type the new password again."
+    )
+    assert page.active() == page.find("#reset-confirm")
+    # Refused by the password policy: said beside the field, and the link still works.
+    page.fill("#reset-password", "short")
+    page.fill("#reset-confirm", "short")
+    page.submit("#reset-form")
+    assert "at least 8 characters" in page.visible("#reset-password-error").text
+    assert page.active() == page.find("#reset-password")
+
+    page.fill("#reset-password", "the new passphrase")
+    page.fill("#reset-confirm", "the new passphrase")
+    page.submit("#reset-form")
+    page.wait_for_view("Sign in")
+    assert page.text("#flash") == "Password changed. Sign in with your new password."
+    assert call(page.base, "GET", "/api/user", token=elsewhere)[0] == 401  # signed out everywhere
+
+    page.sign_in(username, "the old passphrase")
+    assert page.visible("#signin-form [data-form-error]").text == "Valid credentials are required."
+
+    # The link works once.
+    page.driver.get(link)
+    page.wait_for_view("Set a new password")
+    page.fill("#reset-password", "a third passphrase")
+    page.fill("#reset-confirm", "a third passphrase")
+    page.submit("#reset-form")
+    problem = page.visible("#reset-problem")
+    assert "This link is no longer valid" in problem.text
+    assert not page.find("#reset-form").is_displayed()
+    assert page.active() == problem
+    page.click("#reset-problem a")
+    page.wait_for_view("Forgot your password?")
+
+    page.go("#/signin")
+    page.wait_for_view("Sign in")
+    page.sign_in_as(username, "the new passphrase")
+    assert page.text("#welcome-name") == "Test User"
+    assert mailbox.messages_to(nobody) == []
+    assert page.console_errors() == []
+
+
+def test_a_reset_link_opened_while_signed_in_signs_this_tab_out(page: Dashboard, mailbox: Mailbox):
+    username = new_username("gil")
+    email = f"{username}@example.com"
+    register_user(page.base, username, "gil's old passphrase")
+    assert call(page.base, "POST", "/api/password-resets", {"username": username})[0] == 202
+    link = mailed_link(mailbox, page.base, email, "reset")
+    page.open()
+    page.sign_in_as(username, "gil's old passphrase")
+    old_token = page.token()
+
+    page.driver.get(link)
+    page.wait_for_view("Set a new password")
+    assert page.shows_address("#/reset"), "the token is taken out of the address bar"
+    page.fill("#reset-password", "gil's new passphrase")
+    page.fill("#reset-confirm", "gil's new passphrase")
+    page.submit("#reset-form")
+
+    page.wait_for_view("Sign in")
+    assert page.text("#flash") == "Password changed. Sign in with your new password."
+    assert page.token() is None
+    assert not page.find("#main-nav").is_displayed()
+    assert call(page.base, "GET", "/api/user", token=old_token)[0] == 401
+    page.sign_in_as(username, "gil's new passphrase")
+    assert page.console_errors() == []
+
+
+def test_register_then_verify_through_the_mailed_link(page: Dashboard, mailbox: Mailbox):
+    username = new_username("vera")
+    email = f"{username}@example.com"
+    page.open()
+    page.click("a[href='#/register']")
+    page.wait_for_view("Register")
+    page.fill("#register-username", username)
+    page.fill("#register-email", email)
+    page.fill("#register-first-name", "Vera")
+    page.fill("#register-last-name", "Rubin")
+    page.fill("#register-password", "dark matter everywhere")
+    page.submit("#register-form")
+    page.wait_for_view("Sign in")
+    page.fill("#signin-password", "dark matter everywhere")
+    page.submit("#signin-form")
+    page.wait_for_view("Users")
+    page.open_account()
+    assert page.text("#account-email-badge") == "Not verified"
+    assert page.find("#resend-verification").is_displayed()
+
+    link = mailed_link(mailbox, page.base, email, "verify")
+    page.driver.get(link)
+    page.wait_for_view("Verify your email address")
+    page.wait_for_text("#verify-done", "Your email address is verified.")
+    assert page.shows_address("#/verify"), "the token is taken out of the address bar"
+
+    page.click("#verify-next a")
+    page.wait_for_view("My account")
+    assert page.text("#account-email-badge") == "Verified"
+    assert not page.find("#resend-verification").is_displayed()
+
+    # The link works once.
+    page.driver.get(link)
+    page.wait_for_text("#verify-problem", "This link is no longer valid")
+    assert page.text("#verify-next") == "Send a new link from My account"
+    assert page.console_errors() == []
+
+
+def test_resend_from_my_account_delivers_a_second_mail(page: Dashboard, mailbox: Mailbox):
+    username = page.new_account("rex", "rex's passphrase")
+    email = f"{username}@example.com"
+    mailed_link(mailbox, page.base, email, "verify")  # the one sent on registering
+
+    page.click("#resend-verification")
+    page.wait_for_text("#flash", f"We've sent a verification link to {email}.")
+    link = mailed_link(mailbox, page.base, email, "verify", nth=2)
+    page.driver.get(link)
+    page.wait_for_text("#verify-done", "Your email address is verified.")
+    page.click("#verify-next a")
+    page.wait_for_view("My account")
+    assert page.text("#account-email-badge") == "Verified"
+    assert page.console_errors() == []
+
+
+@pytest.fixture
+def strict_page(driver: Any, strict_server: str) -> Dashboard:
+    """`page` on the server that requires a verified email, signed out there too."""
+    driver.get(f"{strict_server}/")
+    driver.execute_script("sessionStorage.clear();")
+    driver.get("about:blank")
+    driver.get_log("browser")
+    return Dashboard(driver, strict_server)
+
+
+def test_an_unverified_address_is_told_so_at_sign_in_and_can_resend(
+    strict_page: Dashboard, mailbox: Mailbox
+):
+    page = strict_page
+    username = new_username("una")
+    email = f"{username}@example.com"
+    register_user(page.base, username, "una's passphrase")
+    page.open()
+
+    # A wrong password is only that: nothing said about the address.
+    page.sign_in(username, "not una's passphrase")
+    assert page.visible("#signin-form [data-form-error]").text == "Valid credentials are required."
+    assert not page.find("#signin-resend").is_displayed()
+
+    page.sign_in(username, "una's passphrase")
+    assert page.visible("#signin-form [data-form-error]").text == (
+        "Verify your email address first: open the link we mailed you,"
+        " or send a new one with the button below."
+    )
+    assert page.token() is None
+    assert page.active() == page.visible("#signin-resend")
+    page.click("#signin-resend")
+    page.wait_for_text(
+        "#flash", f"We've sent a new verification link to the email address of “{username}”"
+    )
+    # Over this server's budget of one a minute: when to try again, and no second mail.
+    page.click("#signin-resend")
+    page.wait_for_text("#flash", "You can try again in")
+    assert "error" in page.find("#flash").get_attribute("class")
+
+    link = mailed_link(mailbox, page.base, email, "verify", nth=2)
+    page.driver.get(link)
+    page.wait_for_text("#verify-done", "Your email address is verified.")
+    page.click("#verify-next a")
+    page.wait_for_view("Sign in")
+    page.sign_in_as(username, "una's passphrase")
+    assert len(mailbox.messages_to(email)) == 2  # on registering, then the one resend
+    assert page.console_errors() == []
+
+
 def test_keyboard_only(page: Dashboard):
     page.open()
     keys = ActionChains(page.driver)
@@ -878,7 +1095,8 @@ def test_keyboard_only(page: Dashboard):
     page.wait_for_view("Users")
     assert page.active() == page.find("#users-title")
 
-    for _ in range(10):
+    # Past the links of the users listed before hers, however many other tests have added.
+    for _ in range(40):
         keys.send_keys(Keys.TAB).perform()
         if page.active().text == "janedoe":
             break
