@@ -3,7 +3,10 @@
 One server (run.py, as `make run` starts it: embedded DynamoDB, a free port) and one
 browser serve the whole module. The embedded DynamoDB keeps its data across the tests, so
 each test makes its own users (unique names) and none depends on another's; only the
-first two read the starting state (the two demo users, then a third).
+first two read the starting state (the two demo users, then a third). The server mails
+through SMTP to a Mailbox on loopback (tests/mailbox.py), where a test reads the links sent
+to its own user's address. A second server, with REQUIRE_VERIFIED_EMAIL, starts for the one
+test that needs it.
 
 Needs the distribution's Chromium and its driver (`apt-get install chromium
 chromium-driver`); without them the module is skipped with that hint. `.ci/run` installs
@@ -30,6 +33,7 @@ import pytest
 
 from app.serving import child_environment, free_port, http_call, stop_process, wait_for_port
 from tests.conftest import java_or_skip
+from tests.mailbox import Mailbox, link_in
 
 try:
     from selenium import webdriver
@@ -83,7 +87,7 @@ HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 # The API answers these on purpose in the scenarios; Chromium logs each as a failed load.
 EXPECTED_API_ERROR = re.compile(
     r"/api/\S* - Failed to load resource: the server responded with a status of "
-    r"(401|403|404|409|422|429) "
+    r"(400|401|403|404|409|422|429) "
 )
 
 
@@ -103,9 +107,30 @@ def call(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """run.py in a subprocess, as `make run` starts it: its base URL."""
-    yield from _serve(tmp_path_factory)
+def mailbox() -> Iterator[Mailbox]:
+    """The SMTP server the dashboard's servers mail to."""
+    with Mailbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[str]:
+    """run.py in a subprocess, as `make run` starts it, mailing to `mailbox`: its base URL."""
+    yield from _serve(tmp_path_factory, mailbox=mailbox)
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[str]:
+    """The same with REQUIRE_VERIFIED_EMAIL: no sign-in before the address is verified.
+
+    One mail asked for a minute from an address, so that its one test also meets the 429.
+    """
+    yield from _serve(
+        tmp_path_factory,
+        mailbox=mailbox,
+        REQUIRE_VERIFIED_EMAIL="true",
+        RATELIMIT_MAIL="1 per minute",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +141,23 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _serve(tmp_path_factory, DYNAMODB_ENGINE="local", DYNAMODB_LOCAL_PATH=str(data))
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterator[str]:
+def _serve(
+    tmp_path_factory: pytest.TempPathFactory, *, mailbox: Mailbox | None = None, **settings: str
+) -> Iterator[str]:
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # The mailed links lead back to this very server.
+    mail = (
+        {
+            "MAIL_BACKEND": "smtp",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(mailbox.port),
+            "SMTP_SECURITY": "none",
+            "PUBLIC_URL": base,
+        }
+        if mailbox
+        else {}
+    )
     env = child_environment(
         {
             "HOST": "127.0.0.1",
@@ -126,10 +166,14 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterato
             # Many logins and registrations from one address in a few seconds.
             "RATELIMIT_LOGIN": "1000 per minute",
             "RATELIMIT_REGISTER": "1000 per minute",
+            # And many mails asked for, and links used, from it.
+            "RATELIMIT_MAIL": "1000 per minute",
+            "RATELIMIT_TOKENS": "1000 per minute",
             # The testing cost: the page's behaviour does not depend on it, the run time does.
             "BCRYPT_ROUNDS": "4",
             # Every email change and own deletion asks for the password: the page must cope.
             "REAUTH_WINDOW": "0",
+            **mail,
             **settings,
         }
     )
@@ -142,7 +186,6 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterato
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    base = f"http://127.0.0.1:{port}"
     try:
         try:
             wait_for_port(port, process=process, seconds=60)
@@ -227,6 +270,11 @@ class Dashboard:
 
     def visible(self, css: str) -> WebElement:
         return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def shows_address(self, fragment: str) -> bool:
+        """Whether the address bar reads exactly base/`fragment` (a bool: a failure then
+        prints no address, which may hold a mailed token)."""
+        return self.driver.current_url == f"{self.base}/{fragment}"
 
     def token(self) -> str | None:
         return self.driver.execute_script("return sessionStorage.getItem('users-dashboard.token');")
@@ -348,6 +396,27 @@ def register_user(base: str, username: str, password: str, **fields: str) -> dic
     status, user = call(base, "POST", "/api/users", body)
     assert status == 201, user
     return user
+
+
+def mailed_link(mailbox: Mailbox, base: str, address: str, view: str, *, nth: int = 1) -> str:
+    """The link of the `nth` mail to `address` that opens `view` (`reset`, `verify`).
+
+    Other mails to the address (the verification sent on registering, say) are skipped.
+    Failures name the address and the view, never a token.
+    """
+    prefix = f"{base}/#/{view}?token="
+    found = 0
+    opened: list[str] = []
+    while found < nth:
+        try:
+            link = link_in(mailbox.wait_for(address, count=len(opened) + 1))
+        except AssertionError:
+            pytest.fail(f"no mail #{nth} to {address} opens #/{view}; the links open {opened}")
+        opened.append(link.partition("?")[0])
+        found += link.startswith(prefix)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{43}", link.removeprefix(prefix)):
+        pytest.fail(f"the #/{view} link to {address} has no 43-character base64url token")
+    return link
 
 
 def login_token(base: str, username: str, password: str) -> str:
@@ -808,6 +877,212 @@ def test_a_reload_keeps_the_session_and_a_revoked_one_returns_to_sign_in(page: D
     assert page.console_errors() == []
 
 
+def test_forgot_password_then_a_new_password_from_the_mailed_link(
+    page: Dashboard, mailbox: Mailbox
+):
+    username = new_username("fern")
+    email = f"{username}@example.com"
+    register_user(page.base, username, "the old passphrase")
+    elsewhere = login_token(page.base, username, "the old passphrase")
+    page.open()
+    page.fill("#signin-username", username)
+    page.click("#forgot-link")
+    page.wait_for_view("Forgot your password?")
+    assert page.find("#forgot-account").get_attribute("value") == username  # carried over
+
+    # An address no account has gets the same answer: the page tells nobody who is registered.
+    nobody = f"{new_username('nobody')}@example.com"
+    page.fill("#forgot-account", nobody)
+    page.submit("#forgot-form")
+    page.wait_for_text("#flash", "If an account matches")
+    answer_for_nobody = page.text("#flash").replace(nobody, "…")
+    page.fill("#forgot-account", email)
+    page.submit("#forgot-form")
+    page.wait_for_text("#flash", email)
+    assert page.text("#flash").replace(email, "…") == answer_for_nobody
+
+    link = mailed_link(mailbox, page.base, email, "reset")
+    page.driver.get("about:blank")  # as from a mail program: the page loads afresh
+    page.driver.get(link)
+    page.wait_for_view("Set a new password")
+    assert page.shows_address("#/reset"), "the token is taken out of the address bar"
+
+    # Typed differently twice: the page says so before asking the server.
+    page.fill("#reset-password", "the new passphrase")
+    page.fill("#reset-confirm", "the new passphrase!")
+    page.submit("#reset-form")
+    assert page.visible("#reset-confirm-error").text == (
+        "The two passwords differ: type the new password again."
+    )
+    assert page.active() == page.find("#reset-confirm")
+    # Refused by the password policy: said beside the field, and the link still works.
+    page.fill("#reset-password", "short")
+    page.fill("#reset-confirm", "short")
+    page.submit("#reset-form")
+    assert "at least 8 characters" in page.visible("#reset-password-error").text
+    assert page.active() == page.find("#reset-password")
+
+    page.fill("#reset-password", "the new passphrase")
+    page.fill("#reset-confirm", "the new passphrase")
+    page.submit("#reset-form")
+    page.wait_for_view("Sign in")
+    assert page.text("#flash") == "Password changed. Sign in with your new password."
+    assert call(page.base, "GET", "/api/user", token=elsewhere)[0] == 401  # signed out everywhere
+
+    page.sign_in(username, "the old passphrase")
+    assert page.visible("#signin-form [data-form-error]").text == "Valid credentials are required."
+
+    # The link works once.
+    page.driver.get(link)
+    page.wait_for_view("Set a new password")
+    page.fill("#reset-password", "a third passphrase")
+    page.fill("#reset-confirm", "a third passphrase")
+    page.submit("#reset-form")
+    problem = page.visible("#reset-problem")
+    assert "This link is no longer valid" in problem.text
+    assert not page.find("#reset-form").is_displayed()
+    assert page.active() == problem
+    page.click("#reset-problem a")
+    page.wait_for_view("Forgot your password?")
+
+    page.go("#/signin")
+    page.wait_for_view("Sign in")
+    page.sign_in_as(username, "the new passphrase")
+    assert page.text("#welcome-name") == "Test User"
+    assert mailbox.messages_to(nobody) == []
+    assert page.console_errors() == []
+
+
+def test_a_reset_link_opened_while_signed_in_signs_this_tab_out(page: Dashboard, mailbox: Mailbox):
+    username = new_username("gil")
+    email = f"{username}@example.com"
+    register_user(page.base, username, "gil's old passphrase")
+    assert call(page.base, "POST", "/api/password-resets", {"username": username})[0] == 202
+    link = mailed_link(mailbox, page.base, email, "reset")
+    page.open()
+    page.sign_in_as(username, "gil's old passphrase")
+    old_token = page.token()
+
+    page.driver.get(link)
+    page.wait_for_view("Set a new password")
+    assert page.shows_address("#/reset"), "the token is taken out of the address bar"
+    page.fill("#reset-password", "gil's new passphrase")
+    page.fill("#reset-confirm", "gil's new passphrase")
+    page.submit("#reset-form")
+
+    page.wait_for_view("Sign in")
+    assert page.text("#flash") == "Password changed. Sign in with your new password."
+    assert page.token() is None
+    assert not page.find("#main-nav").is_displayed()
+    assert call(page.base, "GET", "/api/user", token=old_token)[0] == 401
+    page.sign_in_as(username, "gil's new passphrase")
+    assert page.console_errors() == []
+
+
+def test_register_then_verify_through_the_mailed_link(page: Dashboard, mailbox: Mailbox):
+    username = new_username("vera")
+    email = f"{username}@example.com"
+    page.open()
+    page.click("a[href='#/register']")
+    page.wait_for_view("Register")
+    page.fill("#register-username", username)
+    page.fill("#register-email", email)
+    page.fill("#register-first-name", "Vera")
+    page.fill("#register-last-name", "Rubin")
+    page.fill("#register-password", "dark matter everywhere")
+    page.submit("#register-form")
+    page.wait_for_view("Sign in")
+    page.fill("#signin-password", "dark matter everywhere")
+    page.submit("#signin-form")
+    page.wait_for_view("Users")
+    page.open_account()
+    assert page.text("#account-email-badge") == "Not verified"
+    assert page.find("#resend-verification").is_displayed()
+
+    link = mailed_link(mailbox, page.base, email, "verify")
+    page.driver.get(link)
+    page.wait_for_view("Verify your email address")
+    page.wait_for_text("#verify-done", "Your email address is verified.")
+    assert page.shows_address("#/verify"), "the token is taken out of the address bar"
+
+    page.click("#verify-next a")
+    page.wait_for_view("My account")
+    assert page.text("#account-email-badge") == "Verified"
+    assert not page.find("#resend-verification").is_displayed()
+
+    # The link works once.
+    page.driver.get(link)
+    page.wait_for_text("#verify-problem", "This link is no longer valid")
+    assert page.text("#verify-next") == "Send a new link from My account"
+    assert page.console_errors() == []
+
+
+def test_resend_from_my_account_delivers_a_second_mail(page: Dashboard, mailbox: Mailbox):
+    username = page.new_account("rex", "rex's passphrase")
+    email = f"{username}@example.com"
+    mailed_link(mailbox, page.base, email, "verify")  # the one sent on registering
+
+    page.click("#resend-verification")
+    page.wait_for_text("#flash", f"We've sent a verification link to {email}.")
+    link = mailed_link(mailbox, page.base, email, "verify", nth=2)
+    page.driver.get(link)
+    page.wait_for_text("#verify-done", "Your email address is verified.")
+    page.click("#verify-next a")
+    page.wait_for_view("My account")
+    assert page.text("#account-email-badge") == "Verified"
+    assert page.console_errors() == []
+
+
+@pytest.fixture
+def strict_page(driver: Any, strict_server: str) -> Dashboard:
+    """`page` on the server that requires a verified email, signed out there too."""
+    driver.get(f"{strict_server}/")
+    driver.execute_script("sessionStorage.clear();")
+    driver.get("about:blank")
+    driver.get_log("browser")
+    return Dashboard(driver, strict_server)
+
+
+def test_an_unverified_address_is_told_so_at_sign_in_and_can_resend(
+    strict_page: Dashboard, mailbox: Mailbox
+):
+    page = strict_page
+    username = new_username("una")
+    email = f"{username}@example.com"
+    register_user(page.base, username, "una's passphrase")
+    page.open()
+
+    # A wrong password is only that: nothing said about the address.
+    page.sign_in(username, "not una's passphrase")
+    assert page.visible("#signin-form [data-form-error]").text == "Valid credentials are required."
+    assert not page.find("#signin-resend").is_displayed()
+
+    page.sign_in(username, "una's passphrase")
+    assert page.visible("#signin-form [data-form-error]").text == (
+        "Verify your email address first: open the link we mailed you,"
+        " or send a new one with the button below."
+    )
+    assert page.token() is None
+    assert page.active() == page.visible("#signin-resend")
+    page.click("#signin-resend")
+    page.wait_for_text(
+        "#flash", f"We've sent a new verification link to the email address of “{username}”"
+    )
+    # Over this server's budget of one a minute: when to try again, and no second mail.
+    page.click("#signin-resend")
+    page.wait_for_text("#flash", "You can try again in")
+    assert "error" in page.find("#flash").get_attribute("class")
+
+    link = mailed_link(mailbox, page.base, email, "verify", nth=2)
+    page.driver.get(link)
+    page.wait_for_text("#verify-done", "Your email address is verified.")
+    page.click("#verify-next a")
+    page.wait_for_view("Sign in")
+    page.sign_in_as(username, "una's passphrase")
+    assert len(mailbox.messages_to(email)) == 2  # on registering, then the one resend
+    assert page.console_errors() == []
+
+
 def test_keyboard_only(page: Dashboard):
     page.open()
     keys = ActionChains(page.driver)
@@ -820,7 +1095,8 @@ def test_keyboard_only(page: Dashboard):
     page.wait_for_view("Users")
     assert page.active() == page.find("#users-title")
 
-    for _ in range(10):
+    # Past the links of the users listed before hers, however many other tests have added.
+    for _ in range(40):
         keys.send_keys(Keys.TAB).perform()
         if page.active().text == "janedoe":
             break
@@ -835,6 +1111,14 @@ def test_it_reads_on_a_phone(page: Dashboard, screenshots: Path):
     page.set_viewport(PHONE)
     page.open()
     assert page.no_horizontal_scroll()
+    page.click("#forgot-link")
+    page.wait_for_view("Forgot your password?")
+    assert page.no_horizontal_scroll()
+    page.go("#/reset")  # without its token: the view explains, and must fit as well
+    page.wait_for_text("#reset-problem", "needs the link from your email")
+    assert page.no_horizontal_scroll()
+    page.go("#/signin")
+    page.wait_for_view("Sign in")
     page.sign_in_as("johndoe", "JohnPass123")
     page.wait_for_text("#users-caption", "on this page")
     assert page.no_horizontal_scroll()
@@ -854,6 +1138,13 @@ def test_odd_addresses_land_on_a_view(page: Dashboard):
     page.wait_for_view("Sign in")
     page.go("#/account")  # signed out: the sign-in form instead
     page.wait.until(lambda _: page.driver.current_url.endswith("#/signin"))
+    page.go("#/reset")  # a reset link without its token (reloaded after the token went)
+    page.wait_for_text("#reset-problem", "needs the link from your email")
+    assert not page.find("#reset-form").is_displayed()
+    page.go("#/verify?token=")
+    page.wait_for_text("#verify-problem", "needs the link from your email")
+    page.go("#/signin?from=somewhere")  # a query after a route's path: the route's view
+    page.wait_for_view("Sign in")
     page.sign_in_as("janedoe", "JanePass123")
 
     page.go("#/users/%E0")  # not even valid percent-encoding
@@ -862,6 +1153,8 @@ def test_odd_addresses_land_on_a_view(page: Dashboard):
     page.go("#/nowhere")
     page.wait_for_view("Users")
     page.go("#/register")  # signed in: no registration form
+    page.wait.until(lambda _: page.driver.current_url.endswith("#/users"))
+    page.go("#/forgot")  # nor the form that asks for a reset link
     page.wait.until(lambda _: page.driver.current_url.endswith("#/users"))
     assert page.console_errors() == []
 

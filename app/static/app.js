@@ -4,11 +4,17 @@ import { api, clearToken, getToken, onUnauthorized } from "./js/api.js";
 import { describe } from "./js/messages.js";
 import { account } from "./js/views/account.js";
 import { register, signIn } from "./js/views/auth.js";
+import { forgotPassword, resetPassword, verifyEmail } from "./js/views/recovery.js";
 import { forgetPages, list, profile } from "./js/views/users.js";
 
+// `signedOut`: only when signed out; `anyone`: signed in or not (the links in mails, which
+// open wherever the person happens to be); neither: only when signed in.
 const ROUTES = [
   { path: /^\/signin$/, view: signIn, signedOut: true },
   { path: /^\/register$/, view: register, signedOut: true },
+  { path: /^\/forgot$/, view: forgotPassword, signedOut: true },
+  { path: /^\/reset$/, view: resetPassword, anyone: true },
+  { path: /^\/verify$/, view: verifyEmail, anyone: true },
   { path: /^\/users$/, view: list, nav: "users" },
   { path: /^\/users\/([^/]+)$/, view: profile, nav: "users" },
   { path: /^\/account$/, view: account, nav: "account" },
@@ -23,6 +29,8 @@ const flashBox = document.getElementById("flash");
 /** What every view may use. */
 const ctx = {
   prefill: {},
+  // The fragment's own query (`#/reset?token=…`), for the view just opened.
+  query: new URLSearchParams(),
   user: () => state.user,
   go,
   flash,
@@ -47,16 +55,18 @@ function render() {
   const hash = window.location.hash;
   // An in-page anchor (the skip link) once the page is shown; on opening, the home view.
   if (hash && !hash.startsWith("#/") && state.rendered) return;
-  const path = hash.slice(1);
+  // `#/reset?token=…`: the routes match the path, the view reads the query.
+  const [path, query = ""] = splitOnce(hash.slice(1), "?");
   const home = state.user ? HOME.signedIn : HOME.signedOut;
   const route = ROUTES.find((candidate) => candidate.path.test(path));
-  if (!route || Boolean(route.signedOut) === Boolean(state.user)) {
+  if (!route || (!route.anyone && Boolean(route.signedOut) === Boolean(state.user))) {
     window.location.replace(`#${home}`); // hashchange renders it
     return;
   }
   const { message, kind, prefill } = state.pending || {};
   state.pending = null;
   ctx.prefill = prefill || {};
+  ctx.query = new URLSearchParams(query);
 
   const params = path.match(route.path).slice(1);
   const view = route.view(ctx, ...params);
@@ -69,6 +79,11 @@ function render() {
   // (not on the first load: the page has just opened).
   if (state.rendered) heading.focus();
   state.rendered = true;
+}
+
+function splitOnce(text, separator) {
+  const at = text.indexOf(separator);
+  return at === -1 ? [text] : [text.slice(0, at), text.slice(at + 1)];
 }
 
 function setTitle(text) {

@@ -31,6 +31,12 @@ export const ACCOUNT_DISABLED = "tag:users-api,2026:account-disabled";
 /** The problem type of a 403 that asks for the password again (REAUTH_WINDOW). */
 export const REAUTHENTICATION_REQUIRED = "tag:users-api,2026:reauthentication-required";
 
+/** The problem type of a 403 to the right password of an account whose email is unverified. */
+export const EMAIL_NOT_VERIFIED = "tag:users-api,2026:email-not-verified";
+
+/** The problem type of a 400 to a mailed link's token that is unknown, used or expired. */
+export const INVALID_TOKEN = "tag:users-api,2026:invalid-token";
+
 /** A failed request, from an RFC 9457 problem (application/problem+json) where there is one. */
 export class ApiError extends Error {
   constructor(status, problem = {}, retryAfter = null) {
@@ -153,4 +159,16 @@ export const api = {
   revokeSessions: (username) => request("DELETE", `${userPath(username)}/sessions`),
   endSession: (username, id) =>
     request("DELETE", `${userPath(username)}/sessions/${encodeURIComponent(id)}`),
+  // `who` is {username} or {email}. The answer is the same whether or not it names an
+  // account: there is nothing to learn from it but that a mail may be on its way.
+  requestPasswordReset: (who) =>
+    request("POST", "/api/password-resets", { body: who, auth: false }),
+  // The mailed token is the proof here, not a session: none is sent.
+  resetPassword: (token, password) =>
+    request("POST", "/api/password-resets/confirm", { body: { token, password }, auth: false }),
+  sendMyVerification: () => request("POST", "/api/email-verifications", { body: {} }),
+  requestVerification: (who) =>
+    request("POST", "/api/email-verifications", { body: who, auth: false }),
+  verifyEmail: (token) =>
+    request("POST", "/api/email-verifications/confirm", { body: { token }, auth: false }),
 };

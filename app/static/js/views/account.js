@@ -25,8 +25,18 @@ export function account(ctx) {
   const sessionsBody = view.querySelector("#sessions-table tbody");
   const sessionsCaption = view.querySelector("#sessions-caption");
 
+  const emailStatus = view.querySelector("#account-email-status");
+  const emailBadge = view.querySelector("#account-email-badge");
+  const resendButton = view.querySelector("#resend-verification");
+
   const fill = (user) => {
     for (const name of PROFILE_FIELDS) profileForm.elements[name].value = user[name];
+    // About the saved address, not what may be typed in the field.
+    const known = typeof user.email_verified === "boolean";
+    emailStatus.hidden = !known;
+    emailBadge.textContent = user.email_verified ? "Verified" : "Not verified";
+    emailBadge.className = `badge ${user.email_verified ? "verified" : "unverified"}`;
+    resendButton.hidden = !known || user.email_verified;
   };
   fill(me);
   passwordForm.elements.username.value = me.username; // for password managers
@@ -53,11 +63,27 @@ export function account(ctx) {
       const { data } = saved;
       ctx.setUser(data);
       fill(data);
-      ctx.flash("Your profile has been saved.", "success");
+      const mailed =
+        changes.email && data.email_verified === false
+          ? ` We've sent a link to ${data.email}: open it to verify your new address.`
+          : "";
+      ctx.flash(`Your profile has been saved.${mailed}`, "success");
     } catch (error) {
       reportError(profileForm, error, {
         email: ["email", "That email address is already registered to another account."],
       });
+    }
+  });
+
+  onClick(resendButton, async () => {
+    try {
+      await api.sendMyVerification();
+      ctx.flash(
+        `We've sent a verification link to ${ctx.user().email}. Open it to verify your address.`,
+        "success",
+      );
+    } catch (error) {
+      ctx.flash(describe(error), "error");
     }
   });
 

@@ -1,16 +1,43 @@
 // Signed out: sign in, register.
 
-import { api, setToken } from "../api.js";
-import { fromTemplate, onSubmit, setFieldError } from "../dom.js";
-import { reportError } from "../messages.js";
+import { ApiError, EMAIL_NOT_VERIFIED, api, setToken } from "../api.js";
+import { fromTemplate, onClick, onSubmit, setFieldError, showFormError } from "../dom.js";
+import { describe, reportError } from "../messages.js";
+
+const UNVERIFIED =
+  "Verify your email address first: open the link we mailed you, or send a new one with the button below.";
 
 export function signIn(ctx) {
   const view = fromTemplate("tpl-signin");
   const form = view.querySelector("form");
   const { username, password } = form.elements;
+  const unverified = view.querySelector("#signin-unverified");
+  // The username whose password was right but whose address is not verified yet.
+  let unverifiedName = null;
   if (ctx.prefill.username) username.value = ctx.prefill.username;
 
+  // Whatever is typed as the username carries over to the form that asks for a reset link.
+  view.querySelector("#forgot-link").addEventListener("click", (event) => {
+    const typed = username.value.trim();
+    if (!typed) return;
+    event.preventDefault();
+    ctx.go("/forgot", { prefill: { account: typed } });
+  });
+
+  onClick(view.querySelector("#signin-resend"), async () => {
+    try {
+      await api.requestVerification({ username: unverifiedName });
+      ctx.flash(
+        `We've sent a new verification link to the email address of “${unverifiedName}”. Open it, then sign in.`,
+        "success",
+      );
+    } catch (error) {
+      ctx.flash(describe(error), "error");
+    }
+  });
+
   onSubmit(form, async () => {
+    unverified.hidden = true;
     const missing = [
       [username, !username.value.trim() && "Enter your username."],
       [password, !password.value && "Enter your password."],
@@ -20,13 +47,23 @@ export function signIn(ctx) {
       missing[0][0].focus();
       return;
     }
+    const name = username.value.trim();
     try {
-      const { data } = await api.login(username.value.trim(), password.value);
+      const { data } = await api.login(name, password.value);
       setToken(data.token);
       ctx.signedIn(data.user);
     } catch (error) {
       password.value = "";
       reportError(form, error);
+      if (error instanceof ApiError && error.type === EMAIL_NOT_VERIFIED) {
+        // The API's detail speaks to API clients (it names the route); this page has a button.
+        showFormError(form, UNVERIFIED);
+        unverifiedName = name;
+        unverified.hidden = false;
+        // The password was right: typing it again would not help, the button might.
+        unverified.querySelector("button").focus();
+        return;
+      }
       password.focus();
     }
   });

@@ -135,6 +135,14 @@ function userRow(ctx, user) {
   return row;
 }
 
+function verifiedBadge(verified) {
+  return h(
+    "span",
+    { class: `badge ${verified ? "verified" : "unverified"}` },
+    verified ? "Verified" : "Not verified",
+  );
+}
+
 function decoded(text) {
   try {
     return decodeURIComponent(text);
@@ -164,7 +172,13 @@ export function profile(ctx, encodedUsername) {
       ["Account type", h("span", { class: `badge ${user.account_type}` }, user.account_type)],
     ];
     // The full view, for the user themself or an admin.
-    if (user.email) rows.push(["Email", user.email]);
+    if (user.email) {
+      const verified =
+        typeof user.email_verified === "boolean"
+          ? [" ", verifiedBadge(user.email_verified)]
+          : [];
+      rows.push(["Email", [user.email, ...verified]]);
+    }
     if (user.disabled !== undefined) {
       const status = user.disabled ? "disabled" : "active";
       rows.push(["Status", h("span", { class: `badge ${status}` }, status)]);
