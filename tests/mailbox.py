@@ -9,7 +9,9 @@ with Mailbox() as mailbox:           # or Mailbox(login=(user, password), delay=
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import ssl
 import threading
 import time
 from email import message_from_bytes, policy
@@ -22,12 +24,20 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from app.serving import free_port
 
 _LINK = re.compile(r"https?://\S+")
+_TRANSCRIPT = logging.getLogger("mail.log")
 
 
 class Mailbox:
     """An SMTP server that keeps every message it accepts; optionally slow, or with a login."""
 
-    def __init__(self, *, login: tuple[str, str] | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        login: tuple[str, str] | None = None,
+        delay: float = 0.0,
+        starttls: ssl.SSLContext | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.port = free_port()
         self.delay = delay
         self.received: list[tuple[str, list[str], EmailMessage]] = []
@@ -42,14 +52,23 @@ class Mailbox:
 
             # Plain text on loopback, for tests only: a real relay would require TLS first.
             options = {"authenticator": check, "auth_required": True, "auth_require_tls": False}
+        if starttls is not None:  # STARTTLS offered and required before anything else
+            options.update(tls_context=starttls, require_starttls=True)
+        if tls is not None:  # TLS from the first byte (port 465's way)
+            options.update(ssl_context=tls)
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
 
     def __enter__(self) -> Mailbox:
+        # aiosmtpd logs each session's transcript (logins, messages and their links) at DEBUG:
+        # the test server's own, not the app's log, which the leak check reads.
+        self._transcript_level = _TRANSCRIPT.level
+        _TRANSCRIPT.setLevel(logging.INFO)
         self._controller.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._controller.stop()
+        _TRANSCRIPT.setLevel(self._transcript_level)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """aiosmtpd's hook: keep the message (after the configured delay), then accept it."""

@@ -15,7 +15,7 @@ from app import create_app
 from app.helpers import consistency, tables
 from app.helpers.state import state_of
 from tests.faults import inject_sends
-from tests.helpers import JANE, JOHN, SENT_SECRETS, basic, bearer, login
+from tests.helpers import JANE, JOHN, SENT_SECRETS, basic, bearer, login, new_user
 from tests.test_helpers_transfer import Outage, person
 
 ADA = ["ada", "--email", "ada@example.com", "--first-name", "Ada", "--last-name", "Lovelace"]
@@ -696,3 +696,29 @@ def test_import_of_1000_rows_with_10_bad_ones_writes_990_and_names_the_10_lines(
     assert {line.split(": ", 1)[1].split(":")[0] for line in report} == {"email"}
     assert len(usernames(app)) == 990
     assert consistency.find_problems(state_of(app)) == []
+
+
+def test_create_mails_a_verification_link_unless_verified(run, client, app):
+    run("create", *ADA, "--password-stdin", input=f"{ADA_PASSWORD}\n")
+    verified = ["bob", "--email", "bob@example.com", "--first-name", "B", "--last-name", "C"]
+    result = run("create", *verified, "--verified", "--password-stdin", input=f"{ADA_PASSWORD}\n")
+
+    assert result.output == "created bob (standard_user; email verified)\n"
+    # The command waited for its mail: it is there when the process would exit.
+    assert [m["To"] for m in state_of(app).mailer.backend.outbox] == ["ada@example.com"]
+    assert client.get("/api/user", headers=basic("bob", ADA_PASSWORD)).json["email_verified"]
+
+
+def test_set_password_sends_the_user_a_notice(run, app):
+    run("set-password", "janedoe", "--password-stdin", input="a fresh passphrase\n")
+
+    [notice] = state_of(app).mailer.backend.outbox
+    assert notice["To"] == "janedoe@example.com"
+    assert "password was changed" in notice["Subject"]
+
+
+def test_show_says_whether_the_email_is_verified(run, client):
+    client.post("/api/users", json=new_user())
+
+    assert "alice@example.com (not verified)" in run("show", "alice").output
+    assert "janedoe@example.com (verified)" in run("show", "janedoe").output

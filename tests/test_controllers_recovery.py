@@ -6,10 +6,15 @@ import logging
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
+from email import message_from_string, policy
 from typing import Any
 
+import boto3
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
+from app import create_app
 from app.helpers import notices, tables
 from app.helpers.state import state_of
 from app.helpers.tables.users import USERS
@@ -26,6 +31,7 @@ from tests.helpers import (
     outbox,
     token_in,
 )
+from tests.mailbox import Mailbox, link_in
 
 ALICE = "alice@example.com"
 PASSWORD = "correct horse battery"
@@ -620,3 +626,80 @@ def test_no_token_or_its_hash_reaches_a_log_record_or_a_response(client, app, al
     # knows both tokens and their hashes (token_in and the confirm bodies recorded them).
     assert any(r.getMessage().startswith("token_refused") for r in caplog.records)
     assert logging.getLogger("app.security").isEnabledFor(logging.INFO)
+
+
+# -- through the real backends --------------------------------------------------------------------
+
+
+def test_a_slow_mail_server_does_not_slow_the_answer(aws, settings):
+    with Mailbox(login=("relay", "relay secret"), delay=2.0) as mailbox:
+        app = create_app(
+            {
+                **settings,
+                "MAIL_BACKEND": "smtp",
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": mailbox.port,
+                "SMTP_USERNAME": "relay",
+                "SMTP_PASSWORD": "relay secret",
+                "SMTP_SECURITY": "none",
+            }
+        )
+        client = app.test_client()
+        client.post("/api/users", json=new_user(email_verified=True), headers=JOHN)
+
+        started = time.perf_counter()
+        response = client.post("/api/password-resets", json={"email": ALICE})
+        answered = time.perf_counter() - started
+
+        assert response.status_code == 202
+        assert answered < 1.0  # the server takes 2 s to accept each message
+        mail = mailbox.wait_for(ALICE)
+        assert confirm_reset(client, token_in(mail)).status_code == 204
+
+
+def test_ses_delivers_the_link_to_the_account_address(aws, settings):
+    ses = boto3.client("ses", region_name="us-east-1")
+    ses.verify_email_identity(EmailAddress="no-reply@example.com")
+    app = create_app(
+        {**settings, "MAIL_BACKEND": "ses", "MAIL_FROM": "Accounts <no-reply@example.com>"}
+    )
+    client = app.test_client()
+    client.post("/api/users", json=new_user(email_verified=True), headers=JOHN)
+
+    client.post("/api/password-resets", json={"username": "alice"})
+    assert state_of(app).mailer.flush()
+
+    [sent] = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    assert set(sent.destinations) == {ALICE}  # moto lists the To header and the envelope
+    mail = message_from_string(sent.raw_data, policy=policy.default)
+    assert mail["To"] == ALICE
+    link = link_in(mail)
+    assert link.startswith(f"{settings['PUBLIC_URL']}/#/reset?token=")
+    assert confirm_reset(client, token_in(mail)).status_code == 204
+
+
+def test_an_operator_template_takes_the_place_of_the_shipped_one(aws, settings, tmp_path):
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "password_reset.subject.txt").write_text(
+        "{{ product }}: your reset link, {{ user.first_name }}"
+    )
+    app = create_app({**settings, "TEMPLATE_FOLDER": str(tmp_path), "PRODUCT_NAME": "Acme ID"})
+    client = app.test_client()
+    client.post("/api/users", json=new_user(email_verified=True), headers=JOHN)
+
+    client.post("/api/password-resets", json={"username": "alice"})
+
+    [mail] = mails_to(app, ALICE)
+    assert mail["Subject"] == "Acme ID: your reset link, Alice"
+    # The parts it did not override are the shipped ones, with the product's name.
+    assert "on Acme ID" in mail.get_body(("plain",)).get_content()
+    token_in(mail)
+
+
+def test_mail_templates_escape_what_a_user_typed_in_html_only(client, app):
+    client.post("/api/users", json=new_user(first_name="<b>Al</b> & co"))
+
+    [mail] = mails_to(app, ALICE, VERIFY)
+    assert "Hello <b>Al</b> & co," in mail.get_body(("plain",)).get_content()
+    assert "Hello &lt;b&gt;Al&lt;/b&gt; &amp; co," in mail.get_body(("html",)).get_content()
+    token_in(mail)

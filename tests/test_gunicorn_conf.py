@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from app.helpers.state import state_of
 from app.serving import child_environment, free_port, http_call, stop_process, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,3 +156,50 @@ def test_serve_workers_share_one_budget(stop, served_engine):
     assert statuses == [201] * budget + [429] * (attempts - budget)
     refused = [body for status, body in answers if status == 429]
     assert all("from this address" in body["detail"] for body in refused)
+
+
+def _conf_module(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """gunicorn.conf.py as gunicorn loads it, under the testing settings.
+
+    Loading it configures logging as the server's (one handler on the root logger): the
+    test's own handlers and level are put back afterwards.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    monkeypatch.setattr(root, "handlers", handlers)  # the object put back at teardown
+    monkeypatch.setattr(root, "level", level)
+    root.handlers = list(handlers)  # what the configuration replaces in place
+    monkeypatch.setenv("APP_ENV", "testing")
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_stopping_worker_waits_for_its_queued_mail(app, monkeypatch):
+    conf = _conf_module(monkeypatch)
+    mailer = state_of(app).mailer
+    release = threading.Event()
+    mailer.submit(lambda: release.wait(5) and None, what="slow")  # a worker busy with it
+    threading.Timer(0.3, release.set).start()
+
+    conf.worker_exit(server=None, worker=SimpleNamespace(wsgi=app))
+
+    assert release.is_set()
+    assert mailer.flush(timeout=0)  # nothing left when the worker goes
+
+
+def test_a_stopping_worker_says_when_mail_is_lost(app, monkeypatch, capsys):
+    conf = _conf_module(monkeypatch)
+    monkeypatch.setattr(conf, "MAIL_FLUSH_SECONDS", 0.1)
+    release = threading.Event()
+    state_of(app).mailer.submit(lambda: release.wait(5) and None, what="stuck")
+    try:
+        conf.worker_exit(server=None, worker=SimpleNamespace(wsgi=app))
+    finally:
+        release.set()
+
+    # The configuration set up the server's logging (on standard error), as gunicorn would.
+    assert "mail still queued after 0 s was lost with the worker" in capsys.readouterr().err

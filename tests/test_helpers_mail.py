@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import logging
+import ssl
 import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from flask.testing import FlaskClient
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
@@ -27,6 +34,7 @@ from app.helpers.mail import (
 )
 from app.helpers.state import state_of
 from app.serving import free_port
+from tests.mailbox import Mailbox, link_in
 
 SENDER = "Accounts <no-reply@example.com>"
 LINK = "http://127.0.0.1:5000/#/reset?token=abc"
@@ -39,41 +47,11 @@ MESSAGE = Message(
 SMTP_USER, SMTP_PASSWORD = "relay-user", "relay secret 42"
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append((envelope.mail_from, envelope.rcpt_tos, envelope.content))
-        return "250 OK"
-
-
-def _check_login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-        SMTP_USER.encode(),
-        SMTP_PASSWORD.encode(),
-    )
-    return AuthResult(success=ok)
-
-
 @pytest.fixture
-def smtp_server() -> Iterator[tuple[int, Inbox]]:
+def smtp_server() -> Iterator[Mailbox]:
     """A real SMTP server on loopback that requires a login (over plain text: tests only)."""
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=_check_login,
-        auth_required=True,
-        auth_require_tls=False,
-    )
-    controller.start()
-    yield port, inbox
-    controller.stop()
+    with Mailbox(login=(SMTP_USER, SMTP_PASSWORD)) as mailbox:
+        yield mailbox
 
 
 def mailer_of(backend: Any, **options: Any) -> tuple[Mailer, list[float]]:
@@ -109,9 +87,12 @@ def test_the_console_backend_writes_the_whole_message_to_the_log(caplog):
 
 
 def test_smtp_sends_to_a_real_server_with_a_login(smtp_server, caplog):
-    port, inbox = smtp_server
     backend = SmtpBackend(
-        host="127.0.0.1", port=port, username=SMTP_USER, password=SMTP_PASSWORD, security="none"
+        host="127.0.0.1",
+        port=smtp_server.port,
+        username=SMTP_USER,
+        password=SMTP_PASSWORD,
+        security="none",
     )
     mailer, pauses = mailer_of(backend)
     caplog.set_level(logging.INFO, logger="app.helpers.mail")
@@ -119,18 +100,17 @@ def test_smtp_sends_to_a_real_server_with_a_login(smtp_server, caplog):
     mailer.send(MESSAGE)
     assert mailer.flush()
 
-    [(mail_from, recipients, content)] = inbox.received
+    [(mail_from, recipients, mail)] = smtp_server.received
     assert (mail_from, recipients) == ("no-reply@example.com", [MESSAGE.to])
-    assert LINK.encode() in content
+    assert link_in(mail) == LINK
     assert pauses == []
     assert any("sent to alice@example.com" in r.getMessage() for r in caplog.records)
 
 
 def test_smtp_with_a_wrong_password_delivers_nothing_and_never_logs_it(smtp_server, caplog):
-    port, inbox = smtp_server
     backend = SmtpBackend(
         host="127.0.0.1",
-        port=port,
+        port=smtp_server.port,
         username=SMTP_USER,
         password="wrong",
         security="none",
@@ -141,7 +121,7 @@ def test_smtp_with_a_wrong_password_delivers_nothing_and_never_logs_it(smtp_serv
     assert mailer.send(MESSAGE) is True
     assert mailer.flush(timeout=30)
 
-    assert inbox.received == []
+    assert smtp_server.received == []
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "mail 'Reset your password' to alice@example.com not sent" in logged
     assert "wrong" not in logged
@@ -218,7 +198,7 @@ def test_ses_sends_through_moto_with_the_recipient_and_the_link():
         assert mailer.flush()
 
         [sent] = ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].sent_messages
-        assert sent.destinations == [MESSAGE.to] or MESSAGE.to in str(sent.destinations)
+        assert set(sent.destinations) == {MESSAGE.to}  # moto lists the To header and the envelope
         assert LINK in sent.raw_data
 
 
@@ -238,3 +218,145 @@ def test_the_app_has_a_mailer_from_its_settings(app):
 
     assert isinstance(mailer.backend, MemoryBackend)  # the testing settings
     assert mailer.sender == app.config["MAIL_FROM"]
+
+
+# -- TLS: STARTTLS and TLS from the first byte, against a certificate the test makes -----------
+
+
+@pytest.fixture
+def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A server context with a self-signed certificate for 127.0.0.1, which the client trusts.
+
+    The client's default context reads SSL_CERT_FILE: the certificate is its only authority.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_smtp_secures_the_connection_before_logging_in(certificate, security):
+    tls = {security: certificate}
+    with Mailbox(login=(SMTP_USER, SMTP_PASSWORD), **tls) as mailbox:
+        backend = SmtpBackend(
+            host="127.0.0.1",
+            port=mailbox.port,
+            username=SMTP_USER,
+            password=SMTP_PASSWORD,
+            security=security,
+        )
+        mailer, pauses = mailer_of(backend)
+
+        mailer.send(MESSAGE)
+        assert mailer.flush()
+
+        assert link_in(mailbox.wait_for(MESSAGE.to)) == LINK
+        assert pauses == []
+
+
+def test_smtp_refuses_a_certificate_it_cannot_trust_at_once(certificate, monkeypatch, caplog):
+    monkeypatch.delenv("SSL_CERT_FILE")  # the system's authorities: none signed it
+    with Mailbox(starttls=certificate) as mailbox:
+        backend = SmtpBackend(host="127.0.0.1", port=mailbox.port, security="starttls")
+        mailer, pauses = mailer_of(backend)
+
+        mailer.send(MESSAGE)
+        assert mailer.flush()
+
+        assert mailbox.received == []
+    assert pauses == []  # not a failure that passes
+    assert any("not sent: SSLCertVerificationError" in r.getMessage() for r in caplog.records)
+
+
+# -- jobs: composing the message in the worker ---------------------------------------------------
+
+
+def test_a_job_composes_its_message_in_a_worker_thread():
+    backend = MemoryBackend()
+    mailer, _ = mailer_of(backend)
+    ran_in: list[str] = []
+
+    def job() -> Message:
+        ran_in.append(threading.current_thread().name)
+        return MESSAGE
+
+    assert mailer.submit(job, what="a test mail") is True
+    assert mailer.flush()
+
+    assert ran_in[0].startswith("mail-")
+    assert [m["To"] for m in backend.outbox] == [MESSAGE.to]
+
+
+def test_a_job_with_nothing_to_send_sends_nothing():
+    backend = MemoryBackend()
+    mailer, _ = mailer_of(backend)
+
+    mailer.submit(lambda: None, what="nothing")
+    assert mailer.flush()
+
+    assert backend.outbox == []
+
+
+def test_a_failing_job_is_logged_by_its_type_only(caplog):
+    backend = MemoryBackend()
+    mailer, _ = mailer_of(backend)
+
+    def job() -> Message:
+        raise ValueError("key token_hash=0123abcd is not valid")
+
+    mailer.submit(job, what="password reset")
+    assert mailer.flush()
+
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "mail password reset not composed: ValueError" in logged
+    assert "0123abcd" not in logged
+    assert backend.outbox == []
+
+
+def test_in_a_request_a_job_is_queued_once_the_response_is_sent(app):
+    mailer = state_of(app).mailer
+    started = threading.Event()
+
+    @app.get("/api/mailing")
+    def mailing() -> str:
+        mailer.submit(lambda: started.set() or None, what="after the answer")
+        return "answered"
+
+    # A plain client: the leak-checking one closes each response as soon as it has read it.
+    with FlaskClient(app, app.response_class) as client:
+        response = client.get("/api/mailing")
+        assert mailer.flush()
+        queued_before_close = started.is_set()
+        response.close()  # the server has sent the body
+    assert mailer.flush()
+
+    assert queued_before_close is False
+    assert started.is_set()

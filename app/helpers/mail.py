@@ -134,6 +134,8 @@ class SmtpBackend:
             if 400 <= exc.smtp_code < 500:  # the server's "try again later"
                 raise TransientMailError(f"SMTP {exc.smtp_code}") from exc
             raise
+        except ssl.SSLCertVerificationError:
+            raise  # a certificate we cannot trust stays so: not worth another attempt
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
             raise TransientMailError(type(exc).__name__) from exc
 
