@@ -39,6 +39,18 @@ class AppError(Exception):
         self.errors = errors
 
 
+def problem_types() -> list[type[AppError]]:
+    """The errors with a problem type of their own (not about:blank), in declaration order."""
+    found: list[type[AppError]] = []
+    pending: list[type[AppError]] = [AppError]
+    while pending:
+        kind = pending.pop(0)
+        if kind.type != "about:blank" and kind not in found:
+            found.append(kind)
+        pending.extend(kind.__subclasses__())
+    return found
+
+
 class BadRequest(AppError):
     """The request cannot be read (malformed JSON, a bad cursor)."""
 

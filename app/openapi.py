@@ -11,7 +11,7 @@ from apiflask import APIFlask
 from werkzeug.routing import Rule
 
 from app.controllers.access import BASIC, BEARER, Access, declared_access
-from app.errors import PROBLEM_MIMETYPE
+from app.errors import PROBLEM_MIMETYPE, problem_types
 
 DESCRIPTION = """\
 User accounts over Amazon DynamoDB: registration, credential checks and administration.
@@ -44,11 +44,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "properties": {
         "type": {
             "type": "string",
-            "description": (
-                "A URI for the kind of problem: about:blank (the status says it all), "
-                "tag:users-api,2026:reauthentication-required (403: prove the password "
-                "again), or tag:users-api,2026:account-disabled (403: the right password of "
-                "an account an admin has disabled)"
+            "description": "A URI for the kind of problem: about:blank (the status says it all)"
+            + "".join(
+                f", or {kind.type} ({kind.status}: {kind.title})" for kind in problem_types()
             ),
         },
         "title": {

@@ -27,6 +27,7 @@ from werkzeug.routing import Rule
 
 from app.config import ENVIRONMENTS, Config, settings_of
 from app.controllers.access import BEARER, Access, declared_access
+from app.errors import problem_types
 from app.openapi import openapi_path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -413,3 +414,12 @@ def test_check_defaults_fails_when_default_is_wrong(config_doc, name, env):
 )
 def test_render_tells_unset_empty_false_and_zero_apart(value, expected):
     assert render(value) == expected
+
+
+def test_api_doc_and_document_name_every_problem_type(app):
+    errors_section = API_DOC.read_text().split("## Errors", 1)[1]
+    described = app.spec["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
+
+    for kind in problem_types():
+        assert f"`{kind.type}` ({kind.status}, \"{kind.title}\")" in errors_section
+        assert f"{kind.type} ({kind.status}: {kind.title})" in described
