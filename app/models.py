@@ -232,34 +232,35 @@ def _at_most_one_property(schema: dict[str, Any]) -> None:
     schema["maxProperties"] = 1
 
 
-class AccountReference(_Input):
+class _NamedAccount(_Input):
+    """An account named by its username or its email, not both."""
+
+    username: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
+    email: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _not_both(self) -> _NamedAccount:
+        if self.username is not None and self.email is not None:
+            raise ValueError("give username or email, not both")
+        return self
+
+
+class AccountReference(_NamedAccount):
     """Which account a mail is asked for: its username or its email, exactly one."""
 
     model_config = ConfigDict(json_schema_extra=_one_property)
 
-    username: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
-    email: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
-
     @model_validator(mode="after")
-    def _one_of(self) -> AccountReference:
-        if (self.username is None) == (self.email is None):
-            raise ValueError("give either username or email")
+    def _one(self) -> AccountReference:
+        if self.username is None and self.email is None:
+            raise ValueError("give username or email")
         return self
 
 
-class VerificationRequest(_Input):
+class VerificationRequest(_NamedAccount):
     """A verification mail: for the caller (a bearer token and no field) or a named account."""
 
     model_config = ConfigDict(json_schema_extra=_at_most_one_property)
-
-    username: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
-    email: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
-
-    @model_validator(mode="after")
-    def _at_most_one(self) -> VerificationRequest:
-        if self.username is not None and self.email is not None:
-            raise ValueError("give username or email, not both")
-        return self
 
 
 class PasswordResetConfirm(_Input):

@@ -34,8 +34,11 @@ log = logging.getLogger(__name__)
 
 RESET = "password_reset"
 VERIFICATION = "email_verification"
-# The dashboard's view each kind of link opens.
+# For each kind of mailed link: the dashboard's view it opens, and its security events
+# (its mail's templates are named after the kind itself: mail/password_reset.txt...).
 _VIEWS: dict[str, str] = {RESET: "reset", VERIFICATION: "verify"}
+_MAILED = {RESET: "password_reset_mailed", VERIFICATION: "verification_mailed"}
+_REFUSED = {RESET: "password_reset_refused", VERIFICATION: "verification_mail_refused"}
 
 
 @dataclass(frozen=True)
@@ -133,32 +136,15 @@ def _reset_mail(
     asked = username if username is not None else email or ""
     user = _named(state, username=username, email=email)
     if user is None:
-        events.emit(
-            "password_reset_requested", account=events.typed(asked), found=False, address=address
-        )
+        typed = events.typed(asked)
+        events.emit("password_reset_requested", account=typed, found=False, address=address)
         return None
-    if user.disabled:
-        events.warn(
-            "password_reset_refused", username=user.username, reason="disabled", address=address
-        )
-        return None
-    if not _spend_account_budget(state, RESET, user.username):
-        events.warn(
-            "password_reset_refused",
-            username=user.username,
-            reason="account_budget",
-            address=address,
-        )
-        return None
-    token = issue_token(state, user, RESET)
     events.emit("password_reset_requested", username=user.username, found=True, address=address)
-    return state.messages.compose(
-        "password_reset",
-        to=user.email,
-        user=user,
-        link=state.messages.link(_VIEWS[RESET], token),
-        minutes=state.email_policy.reset_ttl // 60,
-    )
+    if user.disabled:
+        events.warn("password_reset_refused", username=user.username, reason="disabled")
+        return None
+    minutes = state.email_policy.reset_ttl // 60
+    return _with_link(state, user, RESET, (user.username,), address=address, minutes=minutes)
 
 
 def _verification_mail(
@@ -168,24 +154,30 @@ def _verification_mail(
         user = _named(state, username=username, email=email)
         if user is None or user.email_verified or user.disabled:
             return None  # nothing to verify: the asker learns nothing either way
+    hours = state.email_policy.verification_ttl // 3600
     # Counted per address too: a new address gets its mail even after a few resends.
-    if not _spend_account_budget(state, VERIFICATION, user.username, user.email):
-        events.warn(
-            "verification_mail_refused",
-            username=user.username,
-            reason="account_budget",
-            address=address,
-        )
+    keys = (user.username, user.email)
+    return _with_link(state, user, VERIFICATION, keys, address=address, hours=hours)
+
+
+def _with_link(
+    state: AppState,
+    user: UserItem,
+    purpose: TokenPurpose,
+    budget: tuple[str, ...],
+    *,
+    address: str,
+    **context: Any,
+) -> Message | None:
+    """The mail of `purpose` with a new token's link, if the account's `budget` allows one."""
+    if not _spend_account_budget(state, purpose, *budget):
+        event = _REFUSED[purpose]
+        events.warn(event, username=user.username, reason="account_budget", address=address)
         return None
-    token = issue_token(state, user, VERIFICATION)
-    events.emit("verification_mailed", username=user.username, address=address)
-    return state.messages.compose(
-        "email_verification",
-        to=user.email,
-        user=user,
-        link=state.messages.link(_VIEWS[VERIFICATION], token),
-        hours=state.email_policy.verification_ttl // 3600,
-    )
+    token = issue_token(state, user, purpose)
+    events.emit(_MAILED[purpose], username=user.username, address=address)
+    link = state.messages.link(_VIEWS[purpose], token)
+    return state.messages.compose(purpose, to=user.email, user=user, link=link, **context)
 
 
 def _named(state: AppState, *, username: str | None, email: str | None) -> UserItem | None:
