@@ -421,5 +421,5 @@ def test_api_doc_and_document_name_every_problem_type(app):
     described = app.spec["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
 
     for kind in problem_types():
-        assert f"`{kind.type}` ({kind.status}, \"{kind.title}\")" in errors_section
+        assert f'`{kind.type}` ({kind.status}, "{kind.title}")' in errors_section
         assert f"{kind.type} ({kind.status}: {kind.title})" in described
