@@ -514,14 +514,22 @@ def test_plain_passwords_are_hashed_in_a_process_per_core(state, monkeypatch):
     assert result.written == 4
 
 
-def test_a_disabled_account_stays_disabled_through_import_and_export(state):
-    run_import(state, jsonl(person(1, disabled=True), person(2)))
+@pytest.mark.parametrize("flag", ["disabled", "email_verified"])
+def test_an_account_flag_stays_set_through_import_and_export(state, flag):
+    run_import(state, jsonl(person(1, **{flag: True}), person(2)))
     out = io.StringIO()
 
     transfer.export_users(state, out, fmt="jsonl")
 
-    assert stored_users(state.store)["user0001"].disabled is True
-    assert [json.loads(line)["disabled"] for line in out.getvalue().splitlines()] == [True, False]
+    assert getattr(stored_users(state.store)["user0001"], flag) is True
+    assert [json.loads(line)[flag] for line in out.getvalue().splitlines()] == [True, False]
+
+
+def test_an_import_sends_no_mail(state):
+    run_import(state, jsonl(person(1), person(2, email_verified=True)))
+
+    assert state.mailer.flush()
+    assert state.mailer.backend.outbox == []
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -568,13 +576,19 @@ def test_export_marks_each_hash_with_its_scheme_as_its_origin_wrote_it(state):
         ("argon2id", argon),
     ]
     assert exported["user0001"]["disabled"] == "false"
+    assert exported["user0001"]["email_verified"] == "false"
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_export_then_import_into_an_empty_table_round_trips_every_user(state, settings, fmt):
     rows = [
         person(1, first_name="Zoë", last_name='Ünïcode, "quoted"'),
-        person(2, account_type="admin_user", created_at="2019-05-06T07:08:09.123Z"),
+        person(
+            2,
+            account_type="admin_user",
+            created_at="2019-05-06T07:08:09.123Z",
+            email_verified=True,
+        ),
         person(3, password=None, password_hash=cheap_bcrypt("bcrypt pass"), hash_scheme="bcrypt"),
         person(
             4, password=None, password_hash=CHEAP_ARGON2.hash("argon pass"), hash_scheme="argon2id"

@@ -13,7 +13,16 @@ from app.helpers.transfer.files import Progress, no_progress
 if TYPE_CHECKING:
     from app.helpers.state import AppState
 
-EXPORT_COLUMNS = ("username", "email", "first_name", "last_name", "account_type", "disabled")
+EXPORT_COLUMNS = (
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "account_type",
+    "disabled",
+    "email_verified",
+)
+_FLAGS = ("disabled", "email_verified")
 HASH_COLUMNS = ("hash_scheme", "password_hash")
 EXPORT_PAGE = 500
 
@@ -48,7 +57,7 @@ def export_users(
     with progress("exporting users", None) as advance:
         for row in export_rows(state, include_hashes=include_hashes, page_size=page_size):
             if writer is not None:
-                writer.writerow({**row, "disabled": str(row["disabled"]).lower()})
+                writer.writerow({**row, **{flag: str(row[flag]).lower() for flag in _FLAGS}})
             else:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1

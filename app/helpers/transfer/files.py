@@ -46,6 +46,7 @@ COLUMNS = (
     "password_hash",
     "hash_scheme",
     "disabled",
+    "email_verified",
     "created_at",
 )
 REQUIRED = ("username", "email", "first_name", "last_name")
@@ -87,6 +88,8 @@ class ImportRow(BaseModel):
     password_hash: str | None = Field(None, max_length=512, repr=False)
     hash_scheme: str | None = Field(None, max_length=32)
     disabled: bool = False
+    # Whether the system it comes from had proven the address (no verification mail is sent).
+    email_verified: bool = False
     created_at: str | None = Field(None, max_length=64)
 
     @field_validator("created_at")

@@ -263,6 +263,7 @@ def _user_of(state: AppState, entry: _Valid) -> UserItem:
         updated_at=stamp,
         session_key=new_session_key(),
         disabled=row.disabled,
+        email_verified=row.email_verified,
     )
 
 
