@@ -69,8 +69,9 @@ def measure(settings: Settings, engine: str) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     report.judge(bench.results)
     print()
-    print(report.table(bench.results))
-    print()
+    if bench.results:  # --only reset_timing measures no scenario: no empty table
+        print(report.table(bench.results))
+        print()
     for line in report.context(bench.results, dynamodb=servers.dynamodb_role):
         print(f"context: {line}")
     timing = bench.timing
