@@ -8,6 +8,7 @@ from app.helpers.clock import iso
 from app.helpers.passwords import FOREIGN_BCRYPT, PasswordHasher
 from app.helpers.sessions import hash_token
 from app.helpers.tables.sessions import SESSIONS
+from app.helpers.tables.tokens import TOKENS
 from app.helpers.tables.users import EMAILS, USERS, shard_of
 from app.helpers.transfer import EXPORT_PAGE
 from app.models import ListQuery
@@ -25,6 +26,7 @@ __all__ = [
     "READ_TIMEOUT",
     "SESSIONS_TABLE",
     "TABLE_PREFIX",
+    "TOKENS_TABLE",
     "USERS",
     "USERS_TABLE",
     "PasswordHasher",
@@ -38,6 +40,7 @@ TABLE_PREFIX = "bench_"
 USERS_TABLE = f"{TABLE_PREFIX}{USERS}"
 EMAILS_TABLE = f"{TABLE_PREFIX}{EMAILS}"
 SESSIONS_TABLE = f"{TABLE_PREFIX}{SESSIONS}"
+TOKENS_TABLE = f"{TABLE_PREFIX}{TOKENS}"
 # GET /api/users without ?limit=: the page the list scenarios ask for (one Scan of limit + 1).
 PAGE_LIMIT: int = ListQuery.model_fields["limit"].default
 # gunicorn.conf.py's threads per worker when WEB_THREADS is not set.

@@ -40,6 +40,9 @@ JOBS = (
 PEER_ROLE = "uvicorn (peer)"
 # Each of our scenarios and the peer's that does the same thing (reported beside it).
 PEER_OF = {"me_bearer": "peer_me", "login": "peer_login", "register": "peer_register"}
+# Timing comparisons: two kinds of request, one at a time and interleaved, whose answers
+# must not tell them apart (the login's runs with the "login" scenario; this one is its own).
+TIMINGS = {"reset_timing": "POST /api/password-resets, known against unknown account"}
 LABELS = {key: label for key, label, _ in SCENARIOS + PEER_SCENARIOS} | dict(JOBS)
 STATUS = {key: status for key, _, status in SCENARIOS + PEER_SCENARIOS}
 CEILING_LABELS = {

@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.catalog import CEILING_LABELS, LABELS, PEER_SCENARIOS, SCENARIOS
+from bench.catalog import CEILING_LABELS, LABELS, PEER_SCENARIOS, SCENARIOS, TIMINGS
 
 PEER_KEYS = frozenset(key for key, _, _ in PEER_SCENARIOS)
 
@@ -99,8 +99,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         default="",
-        help="comma-separated scenarios and ceilings to measure (all): "
-        + ",".join([*LABELS, *CEILING_LABELS]),
+        help="comma-separated scenarios, ceilings and timings to measure (all): "
+        + ",".join([*LABELS, *CEILING_LABELS, *TIMINGS]),
     )
     p.add_argument(
         "--engine",
@@ -130,7 +130,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     if args.import_rows is not None and args.import_rows < 1:
         p.error("--import-rows must be positive")
     only = frozenset(key.strip() for key in args.only.split(",") if key.strip())
-    if unknown := only - {*LABELS, *CEILING_LABELS}:
+    if unknown := only - {*LABELS, *CEILING_LABELS, *TIMINGS}:
         p.error(f"--only: unknown {', '.join(sorted(unknown))}")
     if not args.peer and ((only & PEER_KEYS) or args.profile in PEER_KEYS):
         p.error("the peer's scenarios need --peer")

@@ -36,10 +36,18 @@ def dynamodb_client() -> Any:
 
 def count_users() -> int:
     """How many items the users table holds (a paginated Scan)."""
+    return count_items(USERS_TABLE)
+
+
+def count_items(table: str) -> int:
+    """How many items `table` holds (a paginated Scan); 0 when it does not exist yet."""
     client = dynamodb_client()
-    total, args = 0, {"TableName": USERS_TABLE, "Select": "COUNT"}
+    total, args = 0, {"TableName": table, "Select": "COUNT"}
     while True:
-        page = client.scan(**args)
+        try:
+            page = client.scan(**args)
+        except client.exceptions.ResourceNotFoundException:
+            return 0  # the app creates its tables on first use: none made yet
         total += page["Count"]
         if "LastEvaluatedKey" not in page:
             return total

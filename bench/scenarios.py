@@ -13,7 +13,7 @@ from typing import Any
 
 from app.serving import LOOPBACK, http_call
 from bench import profiling
-from bench.app_constants import BCRYPT_ROUNDS, EXPORT_PAGE, PasswordHasher
+from bench.app_constants import BCRYPT_ROUNDS, EXPORT_PAGE, TOKENS_TABLE, PasswordHasher
 from bench.catalog import (
     CEILING_LABELS,
     IMPORT_ROWS,
@@ -31,7 +31,7 @@ from bench.ceilings import (
     scan_factory,
 )
 from bench.cli import Settings
-from bench.data import count_users, seed_name, seed_users
+from bench.data import count_items, count_users, seed_name, seed_users
 from bench.load import (
     CpuSample,
     Operation,
@@ -43,11 +43,23 @@ from bench.load import (
     post_form,
     post_json,
 )
-from bench.report import timing_verdict
+from bench.report import reset_timing_verdict, timing_verdict
 from bench.servers import Servers
 from bench.transfer import Job, cheap_hash, command_export, command_import, raw_import, raw_scan
 
 TIMING_ATTEMPTS = 30  # each of unknown username and wrong password
+# Each of known and unknown account. A reset request takes 1 to 2 ms here: with 300 of each,
+# the two medians still moved by up to 6 % from run to run with nothing else running; with
+# 1,000 the verdict is about the app, not the noise.
+RESET_TIMING_ATTEMPTS = 1_000
+# The pause after each reset request. Without it one connection asks faster than a
+# server worker's mail threads make tokens (a read, a write and two templates each), its
+# mail queue fills, and the known accounts' later mails are dropped: their side would be
+# measured doing less than it does. RATELIMIT_MAIL keeps a real client far slower anyway.
+RESET_PAUSE = 0.03
+# How long the mail workers may take to finish the known accounts' tokens once the answers
+# are in (they work after the answer, by design).
+RESET_WORK_WAIT = 60.0
 WARMUP_ROWS = 1_000  # raw transactions written before the import line is measured
 PASSWORD = "bench password 12345"  # noqa: S105 - throwaway accounts on a throwaway server
 # Other processes using more than this many cores on average make a scenario's figures suspect.
@@ -66,6 +78,7 @@ class Bench:
         self.peer_tokens: list[str] = []
         self.peer_accounts: list[str] = []
         self.timing: dict[str, Any] = {}
+        self.reset_timing: dict[str, Any] = {}
         self.next_seed = 0
         self.hasher = PasswordHasher(BCRYPT_ROUNDS)
         # Seeded users never log in: a cost-4 hash fills their item at no cost.
@@ -373,6 +386,8 @@ class Bench:
             self.http("peer_login", peer_login, duration=s.bcrypt_duration)
         if self.wanted("login"):
             self.login_timing(password_hash)
+        if self.wanted("reset_timing"):
+            self.measure_reset_timing()
 
         serial = itertools.count()
 
@@ -477,6 +492,63 @@ class Bench:
             f"  login timing: unknown {self.timing['unknown_username_p50_ms']:.1f} ms, "
             f"wrong password {self.timing['wrong_password_p50_ms']:.1f} ms "
             f"(difference {self.timing['difference']:.1%}), same answer: {len(answers) == 1}"
+        )
+
+    def measure_reset_timing(self) -> None:
+        """A reset asked for a known account against an unknown one, one at a time."""
+        # Both must get the same status and body in the same time (medians within 10 %):
+        # otherwise asking for a reset tells which accounts exist. Every known account is
+        # asked for once, so that MAIL_PER_ACCOUNT would never refuse one even with the
+        # limiter on (the bench runs with it off, so RATELIMIT_MAIL refuses nothing
+        # either): each known request does the whole work of a real one, its token and
+        # mail, in the server's mail worker. Interleaved, in alternating order, so that the
+        # work a known request leaves to its worker falls as often before either kind.
+        warmup, count = 10, RESET_TIMING_ATTEMPTS
+        first = self.next_seed
+        seed_users(first, warmup + count, self.cheap_hash)
+        self.next_seed += warmup + count
+        tokens_before = count_items(TOKENS_TABLE)
+        self.wait_quiet()
+        before = self.cpu()
+        connection = http.client.HTTPConnection(LOOPBACK, self.servers.app_port, timeout=30)
+        times: dict[str, list[float]] = {"known": [], "unknown": []}
+        answers = set()
+        try:
+            for index in range(warmup + count):
+                pairs = (("known", seed_name(first + index)), ("unknown", f"nobody{index:05d}"))
+                for kind, username in pairs if index % 2 else reversed(pairs):
+                    body = json.dumps({"username": username})
+                    started = time.perf_counter()
+                    connection.request(
+                        "POST", "/api/password-resets", body, {"Content-Type": "application/json"}
+                    )
+                    response = connection.getresponse()
+                    answer = response.read()
+                    if index >= warmup:
+                        times[kind].append((time.perf_counter() - started) * 1000)
+                        answers.add((response.status, answer))
+                    time.sleep(RESET_PAUSE)
+        finally:
+            connection.close()
+        after = self.cpu()
+        # The tokens of the measured requests only: the warm-up's are made too, but before.
+        expected = tokens_before + warmup + count
+        deadline = time.monotonic() + RESET_WORK_WAIT
+        while (tokens := count_items(TOKENS_TABLE)) < expected and time.monotonic() < deadline:
+            time.sleep(0.5)  # the mail workers are still at it
+        self.reset_timing = reset_timing_verdict(
+            times, answers, tokens=tokens - tokens_before - warmup
+        )
+        elapsed = after.wall - before.wall
+        others = max(0.0, (after.busy - before.busy - (after.ours - before.ours)) / elapsed)
+        self.reset_timing["cpu_cores_others"] = round(others, 2)
+        timing = self.reset_timing
+        print(
+            f"  reset timing: known account {timing['known_account_p50_ms']:.2f} ms, "
+            f"unknown {timing['unknown_account_p50_ms']:.2f} ms "
+            f"(difference {timing['difference']:.1%}), same answer: {len(answers) == 1}, "
+            f"tokens {timing['tokens_issued']} of {timing['tokens_expected']}; "
+            f"others kept {others:.2f} cores busy"
         )
 
     def wanted(self, key: str) -> bool:

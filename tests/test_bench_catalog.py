@@ -13,6 +13,7 @@ from bench.catalog import (
     PEER_SCENARIOS,
     SCENARIOS,
     STATUS,
+    TIMINGS,
     scenario_order,
 )
 
@@ -51,3 +52,9 @@ def test_import_rows_and_threads_name_each_engine_and_both_jobs_have_a_raw_ceili
     assert IMPORT_ROWS["local"] == 10_000
     assert IMPORT_THREADS["moto"] == 1  # moto_server fails concurrent transactions
     assert [CEILINGS_OF[key] for key, _ in JOBS] == [("raw_import",), ("raw_scan_all",)]
+
+
+def test_timings_are_named_apart_from_scenarios_and_ceilings():
+    # --only takes all three kinds of key in one list: none may stand for two things.
+    assert set(TIMINGS) == {"reset_timing"}
+    assert not set(TIMINGS) & (set(LABELS) | set(CEILING_LABELS))

@@ -113,3 +113,11 @@ def test_parse_args_measures_the_import_and_export_line_alone():
     assert settings.only == frozenset({"raw_import", "import", "raw_scan_all", "export"})
     assert settings.import_rows == 500
     assert settings.write is False
+
+
+def test_parse_args_measures_the_reset_timing_alone():
+    settings = parse_args(["--only=reset_timing", "--engine=moto"])
+
+    assert settings.only == frozenset({"reset_timing"})
+    assert settings.engines == ("moto",)
+    assert settings.write is False

@@ -10,7 +10,15 @@ import pytest
 from bench import report
 from bench.catalog import CEILING_LABELS, LABELS, PEER_ROLE, scenario_order
 from bench.load import Result
-from bench.report import context, judge, payload, table, timing_verdict, write
+from bench.report import (
+    context,
+    judge,
+    payload,
+    reset_timing_verdict,
+    table,
+    timing_verdict,
+    write,
+)
 
 
 def result(key, rps, *, p50=10.0, p99=20.0, errors=0, kind=None, cpu=None):
@@ -155,6 +163,45 @@ def test_timing_verdict_misses_with_far_medians_or_two_answers():
     assert two["met"] is False
 
 
+def test_reset_timing_verdict_meets_the_target_when_every_known_account_got_its_token():
+    times = {"known": [3.0, 3.1, 3.4], "unknown": [2.9, 3.0, 3.3]}
+
+    verdict = reset_timing_verdict(times, {(202, b"same")}, tokens=3)
+
+    assert verdict["attempts_each"] == 3
+    assert verdict["known_account_p50_ms"] == 3.1
+    assert verdict["unknown_account_p50_ms"] == 3.0
+    assert verdict["difference"] == pytest.approx(0.1 / 3.0)
+    assert verdict["same_status_and_body"] is True
+    assert (verdict["tokens_issued"], verdict["tokens_expected"]) == (3, 3)
+    assert verdict["met"] is True
+    assert verdict["target"] == (
+        "medians within 10%, same status and body, a token made for every known account"
+    )
+
+
+def test_reset_timing_verdict_misses_with_far_medians_or_two_answers():
+    far = reset_timing_verdict({"known": [4.0], "unknown": [3.0]}, {(202, b"same")}, tokens=1)
+    two = reset_timing_verdict(
+        {"known": [3.0], "unknown": [3.0]}, {(202, b"a"), (202, b"b")}, tokens=1
+    )
+
+    assert far["difference"] == pytest.approx(1 / 3)
+    assert far["met"] is False
+    assert two["same_status_and_body"] is False
+    assert two["met"] is False
+
+
+def test_reset_timing_verdict_misses_when_a_known_account_got_no_token():
+    # A mail dropped from a full queue: that request did less than a real one does.
+    times = {"known": [3.0, 3.0], "unknown": [3.0, 3.0]}
+
+    verdict = reset_timing_verdict(times, {(202, b"same")}, tokens=1)
+
+    assert verdict["difference"] == 0.0
+    assert verdict["met"] is False
+
+
 def test_table_lists_ours_each_followed_by_the_peer_then_the_ceilings(results):
     judge(results)
 
@@ -208,10 +255,19 @@ def test_payload_keeps_the_results_json_shape(results, tmp_path):
     judge(results)
     info = {"cpu": "test", "cores": 2, "python": "3.11", "date": "2026-12-01T00:00:00Z"}
     timing = timing_verdict({"unknown": [1.0], "wrong": [1.0]}, {(401, b"")})
+    reset = reset_timing_verdict({"known": [1.0], "unknown": [1.0]}, {(202, b"")}, tokens=1)
 
-    document = payload(results, timing, info, {"concurrency": 4})
+    document = payload(results, timing, info, {"concurrency": 4}, reset_timing=reset)
 
-    assert list(document) == ["machine", "settings", "results", "login_timing", "context"]
+    assert list(document) == [
+        "machine",
+        "settings",
+        "results",
+        "login_timing",
+        "reset_timing",
+        "context",
+    ]
+    assert document["reset_timing"]["tokens_issued"] == 1
     assert document["results"][0]["name"] == "raw get_item"
     assert set(document["results"][0]) >= {"kind", "rps", "p50_ms", "ratio", "met", "extra"}
     assert json.loads(json.dumps(document)) == document
