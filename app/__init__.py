@@ -9,14 +9,14 @@ from apiflask import APIFlask
 from flask_limiter import Limiter
 
 from app import cli, errors, logs, openapi, security
-from app.config import Config, config_from_env, settings_of, validate
+from app.config import Config, ConfigError, config_from_env, settings_of, validate
 from app.controllers import docs, health, pages, recovery, sessions, users
 from app.helpers import rate_limits, tables
 from app.helpers.dynamo import DynamoInterface
 from app.helpers.health import Readiness
 from app.helpers.lockout import LockoutPolicy
 from app.helpers.mail import Mailer
-from app.helpers.messages import Composer
+from app.helpers.messages import Composer, template_problems
 from app.helpers.notices import EmailPolicy
 from app.helpers.passwords import PasswordHasher
 from app.helpers.sessions import SessionPolicy
@@ -35,6 +35,10 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     else:
         settings = dict(config)
     validate(settings)
+    # The mail templates too (the operator's may have a typo): see app/helpers/messages.py.
+    problems = template_problems(settings["TEMPLATE_FOLDER"])
+    if problems:
+        raise ConfigError(list(problems))
 
     docs_enabled = settings["DOCS_ENABLED"]
     app = APIFlask(
@@ -69,7 +73,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         limiter=limiter,
         login_budget=security.LoginBudget(limiter, app.config["RATELIMIT_LOGIN"]),
         mailer=Mailer.from_config(app.config),
-        messages=Composer.for_app(app),
+        messages=Composer.from_config(app.config),
         email_policy=EmailPolicy.from_config(app.config),
     )
     state.install(app)

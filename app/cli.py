@@ -173,6 +173,14 @@ def set_password(username: str, password_stdin: bool) -> None:
     click.echo(f"password of {user.username} set; their sessions have ended")
 
 
+@_command("verify-email")
+@click.argument("username")
+def verify_email(username: str) -> None:
+    """Mark a user's email verified, without a mail (the owner proved it another way)."""
+    user = _change(username, UserUpdate(email_verified=True))
+    click.echo(f"email of {user.username} ({user.email}) marked verified")
+
+
 @_command("set-type")
 @click.argument("username")
 @click.argument("account_type", metavar="admin_user|standard_user", type=ACCOUNT_TYPES)

@@ -389,8 +389,8 @@ class TokenItem(BaseModel):
     purpose: TokenPurpose
     username: str
     email: str  # the address it was mailed to
-    # A reset token dies with the password it was issued under (see recovery.password_stamp).
-    password_stamp: str = Field("", repr=False)
+    # A reset token dies with the password and email it was issued under (notices.account_stamp).
+    account_stamp: str = Field("", repr=False)
     created_at: int
     expires_at: int  # also DynamoDB's TTL
 

@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from app.config import ConfigError, config_from_env, startup_problems
 from app.helpers.dynamo import default_region
+from app.helpers.messages import template_problems
 from app.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -193,6 +194,10 @@ def load_settings(*, workers: int | None = None) -> dict[str, Any]:
         settings = config_from_env()
     except ConfigError as exc:
         _exit_naming(exc.problems)
+    # What create_app would refuse too, said before any worker starts.
+    templates = template_problems(settings["TEMPLATE_FOLDER"])
+    if templates:
+        _exit_naming(list(templates))
     configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
     serving = worker_count(settings["WEB_CONCURRENCY"]) if workers is None else workers
     problems, warnings = startup_problems(

@@ -37,9 +37,11 @@ class Mailbox:
         delay: float = 0.0,
         starttls: ssl.SSLContext | None = None,
         tls: ssl.SSLContext | None = None,
+        refused: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.delay = delay
+        self.refused = refused  # recipients answered 550, as for an address that does not exist
         self.received: list[tuple[str, list[str], EmailMessage]] = []
         self._arrived = threading.Condition()
         options: dict[str, Any] = {}
@@ -69,6 +71,15 @@ class Mailbox:
     def __exit__(self, *exc: object) -> None:
         self._controller.stop()
         _TRANSCRIPT.setLevel(self._transcript_level)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        """aiosmtpd's hook: accept a recipient, unless it is one to refuse."""
+        if address in self.refused:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """aiosmtpd's hook: keep the message (after the configured delay), then accept it."""

@@ -15,7 +15,7 @@ from app import create_app
 from app.helpers import consistency, tables
 from app.helpers.state import state_of
 from tests.faults import inject_sends
-from tests.helpers import JANE, JOHN, SENT_SECRETS, basic, bearer, login, new_user
+from tests.helpers import JANE, JOHN, SENT_SECRETS, basic, bearer, login, new_user, outbox
 from tests.test_helpers_transfer import Outage, person
 
 ADA = ["ada", "--email", "ada@example.com", "--first-name", "Ada", "--last-name", "Lovelace"]
@@ -722,3 +722,16 @@ def test_show_says_whether_the_email_is_verified(run, client):
 
     assert "alice@example.com (not verified)" in run("show", "alice").output
     assert "janedoe@example.com (verified)" in run("show", "janedoe").output
+
+
+def test_verify_email_marks_it_verified_without_a_mail(run, client, app):
+    client.post("/api/users", json=new_user())
+    sent = len(outbox(app))  # the registration's
+
+    result = run("verify-email", "alice")
+
+    assert result.output == "email of alice (alice@example.com) marked verified\n"
+    assert client.get("/api/user", headers=basic("alice", new_user()["password"])).json[
+        "email_verified"
+    ]
+    assert len(outbox(app)) == sent

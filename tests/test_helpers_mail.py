@@ -128,6 +128,31 @@ def test_smtp_with_a_wrong_password_delivers_nothing_and_never_logs_it(smtp_serv
     assert SMTP_PASSWORD not in logged
 
 
+def test_a_refused_recipient_is_not_tried_again(caplog):
+    with Mailbox(refused=(MESSAGE.to,)) as mailbox:
+        backend = SmtpBackend(host="127.0.0.1", port=mailbox.port, security="none")
+        mailer, pauses = mailer_of(backend)
+
+        mailer.send(MESSAGE)
+        assert mailer.flush()
+
+    assert pauses == []
+    assert any("not sent: SMTPRecipientsRefused" in r.getMessage() for r in caplog.records)
+
+
+def test_a_server_without_starttls_is_not_tried_again_in_plain_text(caplog):
+    with Mailbox() as mailbox:  # offers no STARTTLS
+        backend = SmtpBackend(host="127.0.0.1", port=mailbox.port, security="starttls")
+        mailer, pauses = mailer_of(backend)
+
+        mailer.send(MESSAGE)
+        assert mailer.flush()
+
+        assert mailbox.received == []
+    assert pauses == []
+    assert any("not sent: SMTPNotSupportedError" in r.getMessage() for r in caplog.records)
+
+
 def test_a_mail_server_that_is_down_is_tried_again_then_given_up(caplog):
     backend = SmtpBackend(host="127.0.0.1", port=free_port(), security="none", timeout=1)
     mailer, pauses = mailer_of(backend, attempts=3)

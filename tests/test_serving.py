@@ -284,6 +284,20 @@ def test_start_moto_server_runs_a_separate_process_until_stopped(no_credentials,
     assert "POST / HTTP/1.1" in (tmp_path / "moto.log").read_text()
 
 
+def test_load_settings_exits_naming_a_mail_template_that_cannot_be_written(monkeypatch, tmp_path):
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "password_changed.html").write_text("{{ user.nickname }}")
+    monkeypatch.setenv("TEMPLATE_FOLDER", str(tmp_path))
+
+    with pytest.raises(SystemExit) as exited:
+        load_settings()
+
+    assert str(exited.value.code) == (
+        "configuration error: mail template password_changed: "
+        "'app.models.UserItem object' has no attribute 'nickname'"
+    )
+
+
 def test_start_moto_server_raises_when_it_does_not_listen_in_time():
     with pytest.raises(RuntimeError, match=r"after 0\.01 s"):
         start_moto_server(seconds=0.01)

@@ -130,13 +130,22 @@ class SmtpBackend:
                 # A server that hung up after refusing us must not hide why it refused.
                 with contextlib.suppress(smtplib.SMTPException, OSError):
                     smtp.quit()
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as exc:
+            raise TransientMailError(type(exc).__name__) from exc
         except smtplib.SMTPResponseException as exc:
             if 400 <= exc.smtp_code < 500:  # the server's "try again later"
                 raise TransientMailError(f"SMTP {exc.smtp_code}") from exc
             raise
-        except ssl.SSLCertVerificationError:
-            raise  # a certificate we cannot trust stays so: not worth another attempt
-        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
+        except smtplib.SMTPRecipientsRefused as exc:
+            # Each refused recipient has its own answer: only 4xx ones may pass.
+            if all(400 <= code < 500 for code, _ in exc.recipients.values()):
+                raise TransientMailError("SMTP recipient refused for now") from exc
+            raise
+        except (smtplib.SMTPException, ssl.SSLError):
+            # smtplib's other refusals (no STARTTLS, no AUTH) and TLS failures (a certificate
+            # we cannot trust) are the configuration's: another attempt would meet the same.
+            raise
+        except OSError as exc:  # refused, unreachable, timed out: the network's, may pass
             raise TransientMailError(type(exc).__name__) from exc
 
     def _connect(self) -> smtplib.SMTP:

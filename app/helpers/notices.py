@@ -6,8 +6,8 @@ asks for a reset therefore takes the same time whether or not the account exists
 
 A token is 256 random bits, mailed once, stored only as its SHA-256 with what it is for,
 and used up by the transaction that does what it allows (app/helpers/recovery.py). A reset
-token also carries a digest of the password hash it was issued under: any new password,
-by whatever route, ends it.
+token also carries a digest of the password hash and the email it was issued under: any
+new password or new address, by whatever route, ends it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flask import has_request_context, request
 from limits import RateLimitItem, parse_many
 
 from app.helpers import events, tables
@@ -69,9 +70,14 @@ def hash_of(token: str) -> str | None:
         return None
 
 
-def password_stamp(password_hash: str) -> str:
-    """What a reset token keeps of the password it was issued under: a digest of its hash."""
-    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()
+def account_stamp(user: UserItem) -> str:
+    """A digest of a user's password hash and email: a reset token keeps its account's.
+
+    A new password or a new address then ends the token: a link mailed to an address the
+    owner has since left (perhaps because someone else reads it) must not reset anything.
+    """
+    material = f"{user.password_hash}\n{user.email}".encode()
+    return hashlib.sha256(material).hexdigest()
 
 
 # -- asking for mails (each returns at once; the work happens in a mail worker) -------------
@@ -94,6 +100,7 @@ def mail_verification(
     address: str = "",
 ) -> None:
     """Queue a verification mail: for `user`, or for the account named, if it needs one."""
+    address = address or _client_address()
     state.mailer.submit(
         lambda: _verification_mail(
             state, user=user, username=username, email=email, address=address
@@ -120,6 +127,11 @@ def mail_email_changed(state: AppState, *, user: UserItem, old_email: str) -> No
         ),
         what="email changed notice",
     )
+
+
+def _client_address() -> str:
+    """The address of the request being served, for the worker's events ("" outside one)."""
+    return (request.remote_addr or "") if has_request_context() else ""
 
 
 def _readable(moment: float) -> str:
@@ -155,8 +167,9 @@ def _verification_mail(
         if user is None or user.email_verified or user.disabled:
             return None  # nothing to verify: the asker learns nothing either way
     hours = state.email_policy.verification_ttl // 3600
-    # Counted per address too: a new address gets its mail even after a few resends.
-    keys = (user.username, user.email)
+    # Counted per address, whichever account asks: re-registering under new names cannot
+    # bury an inbox, and a new address gets its mail even after a few resends to the old.
+    keys = (user.email,)
     return _with_link(state, user, VERIFICATION, keys, address=address, hours=hours)
 
 
@@ -205,7 +218,7 @@ def issue_token(state: AppState, user: UserItem, purpose: TokenPurpose) -> str:
     """A new token for `user` and `purpose`, stored by its hash only: the token itself."""
     policy = state.email_policy
     ttl = policy.reset_ttl if purpose == RESET else policy.verification_ttl
-    stamp = password_stamp(user.password_hash) if purpose == RESET else ""
+    stamp = account_stamp(user) if purpose == RESET else ""
     token = secrets.token_urlsafe(32)
     now = int(state.now())
     tables.tokens.insert(
@@ -215,7 +228,7 @@ def issue_token(state: AppState, user: UserItem, purpose: TokenPurpose) -> str:
             purpose=purpose,
             username=user.username,
             email=user.email,
-            password_stamp=stamp,
+            account_stamp=stamp,
             created_at=now,
             expires_at=now + ttl,
         ),

@@ -62,12 +62,12 @@ def confirm_reset(state: AppState, *, token: str, password: str) -> UserItem:
     """Set a new password with a reset token: sessions end, the lockout clears, a notice goes.
 
     The password policy is checked first: a refused password leaves the token usable. The
-    email counts as verified, as long as it is the address the link was mailed to.
+    email counts as verified: the link was mailed to it (a token dies with its address).
     """
     stored = _stored(state, token, notices.RESET)
     user = tables.users.get(state.store, stored.username)
-    if user is None or notices.password_stamp(user.password_hash) != stored.password_stamp:
-        _refuse(state, stored, reason="password_changed" if user else "user_deleted")
+    if user is None or notices.account_stamp(user) != stored.account_stamp:
+        _refuse(state, stored, reason="account_changed" if user else "user_deleted")
     if user.disabled:
         raise AccountDisabled()
     problem = policy_problem(password, username=user.username, email=user.email)
@@ -78,10 +78,9 @@ def confirm_reset(state: AppState, *, token: str, password: str) -> UserItem:
     fields = {
         "password_hash": state.passwords.hash(password),
         "session_key": new_session_key(),
+        "email_verified": True,
         "updated_at": iso(state.now()),
     }
-    if user.email == stored.email:
-        fields["email_verified"] = True
     try:
         tables.tokens.use(
             state.store,

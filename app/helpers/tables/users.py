@@ -362,7 +362,7 @@ def prove_email(username: str, email: str) -> Write:
 
 
 def change_as_read(current: UserItem, fields: dict[str, Any]) -> Write:
-    """The write that sets `fields`, only while the user's password and session key are as read.
+    """The write that sets `fields`, only while the user's password, email and key are as read.
 
     For a transaction with the use of a token: a password reset.
     """
@@ -372,12 +372,13 @@ def change_as_read(current: UserItem, fields: dict[str, Any]) -> Write:
         USERS,
         key(current.username),
         update=update,
-        condition="session_key = :key_was AND password_hash = :hash_was",
+        condition="session_key = :key_was AND password_hash = :hash_was AND email = :email_was",
         names=names,
         values={
             **values,
             ":key_was": current.session_key,
             ":hash_was": current.password_hash,
+            ":email_was": current.email,
         },
     )
 
