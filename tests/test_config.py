@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
 from app.config import (
     ENVIRONMENTS,
     ConfigError,
@@ -14,7 +13,6 @@ from app.config import (
     startup_problems,
     validate,
 )
-from app.helpers.messages import template_problems
 
 
 @pytest.mark.parametrize(
@@ -356,32 +354,3 @@ def test_mail_settings_that_cannot_work_are_refused(name, value, problem):
         config_from_env({name: value})
 
     assert any(found.startswith(problem) for found in refused.value.problems)
-
-
-@pytest.mark.parametrize(
-    ("name", "text", "problem"),
-    [
-        (
-            "password_reset.txt",
-            "Hello {{ usr.first_name }}",
-            "mail template password_reset: 'usr' is undefined",
-        ),
-        (
-            "email_changed.subject.txt",
-            "{% if %}",
-            "mail template email_changed (mail/email_changed.subject.txt, line 1): Expected an",
-        ),
-    ],
-)
-def test_a_mail_template_that_cannot_be_written_stops_the_start(tmp_path, name, text, problem):
-    (tmp_path / "mail").mkdir()
-    (tmp_path / "mail" / name).write_text(text)
-
-    with pytest.raises(ConfigError) as refused:
-        create_app({**settings_of(ENVIRONMENTS["testing"]), "TEMPLATE_FOLDER": str(tmp_path)})
-
-    assert [p[: len(problem)] for p in refused.value.problems] == [problem]
-
-
-def test_the_shipped_mail_templates_are_whole():
-    assert template_problems("") == ()
