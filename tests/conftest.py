@@ -18,9 +18,16 @@ from moto import mock_aws
 
 from app import create_app, dynamodb_local
 from app.config import TestingConfig, settings_of
+from app.helpers import notices
 from app.helpers.state import state_of
 from app.serving import start_moto_server, stop_process
-from tests.helpers import SENT_SECRETS, FakeClock, LeakCheckingClient, assert_no_secret
+from tests.helpers import (
+    SENT_SECRETS,
+    FakeClock,
+    LeakCheckingClient,
+    assert_no_secret,
+    record_mailed_token,
+)
 
 # The schemathesis runs' seed (tests/test_openapi.py) unless FUZZ_SEED says otherwise.
 DEFAULT_FUZZ_SEED = "20261201"
@@ -58,6 +65,22 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         for record in caplog.get_records(phase):
             text = record.getMessage() + (record.exc_text or "")
             assert_no_secret(text, f"log record {record.name}")
+
+
+@pytest.fixture(autouse=True)
+def mailed_tokens_are_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every token the app mails, and its hash, are secrets the leak check looks for.
+
+    Whether or not the test ever reads the mail: no response or log record may hold one.
+    """
+    issue = notices.issue_token
+
+    def recorded(*args: Any, **kwargs: Any) -> str:
+        token = issue(*args, **kwargs)
+        record_mailed_token(token)
+        return token
+
+    monkeypatch.setattr(notices, "issue_token", recorded)
 
 
 @pytest.fixture(autouse=True)

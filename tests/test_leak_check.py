@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
+from app.helpers import notices
 from app.helpers.sessions import hash_token
-from tests.helpers import LeakCheckingClient, login
+from app.helpers.state import state_of
+from tests.helpers import LeakCheckingClient, assert_no_secret, login, new_user
 
 
 @pytest.mark.parametrize("leak", ["token", "hash"])
@@ -25,3 +27,14 @@ def test_leak_check_catches_a_token_or_hash_in_a_response(app, client, leak):
 
 def test_leak_check_covers_every_app_a_test_builds(aws, settings):
     assert isinstance(create_app(settings).test_client(), LeakCheckingClient)
+
+
+def test_leak_check_knows_every_mailed_token_and_its_hash_unread(app, client):
+    client.post("/api/users", json=new_user())
+    assert state_of(app).mailer.flush()
+    [mail] = state_of(app).mailer.backend.outbox
+    token = mail.get_body(("plain",)).get_content().split("token=")[1].split()[0]
+
+    for secret in (token, notices.hash_of(token)):
+        with pytest.raises(AssertionError, match="leaks a secret"):
+            assert_no_secret(f"a log line with {secret}", "a log record")
