@@ -19,13 +19,16 @@ from moto import mock_aws
 from app import create_app, dynamodb_local
 from app.config import TestingConfig, settings_of
 from app.helpers import notices
+from app.helpers.mail import Mailer
 from app.helpers.state import state_of
 from app.serving import start_moto_server, stop_process
 from tests.helpers import (
+    LIVE_MAILERS,
     SENT_SECRETS,
     FakeClock,
     LeakCheckingClient,
     assert_no_secret,
+    drain_mail,
     record_mailed_token,
 )
 
@@ -93,11 +96,26 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def tracked_mailers() -> Iterator[None]:
+    """Know every Mailer a test builds (`drain_mail`)."""
+    original = Mailer.__init__
+
+    def tracked(self: Mailer, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        LIVE_MAILERS.add(self)
+
+    Mailer.__init__ = tracked  # type: ignore[method-assign]
+    yield
+    Mailer.__init__ = original  # type: ignore[method-assign]
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """moto's in-memory AWS for the duration of a test."""
+    """moto's in-memory AWS for the duration of a test; its mail work done inside it."""
     with mock_aws():
         yield
+        drain_mail()
 
 
 @pytest.fixture
@@ -198,6 +216,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         with mock_aws():
             request.getfixturevalue("atomic_dynamodb")
             yield {}
+            drain_mail()
     else:
         url = request.getfixturevalue("dynamodb_local_url")
         yield {"AWS_ENDPOINT_URL_DYNAMODB": url, "TABLE_PREFIX": f"t{uuid.uuid4().hex[:12]}-"}

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import sys
+import weakref
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask.testing import FlaskClient
 
+from app.helpers.mail import Mailer
 from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
 
@@ -87,6 +89,18 @@ def record_mailed_token(token: str) -> None:
     SENT_SECRETS.append(token)
     if token.isascii():
         SENT_SECRETS.append(hashlib.sha256(token.encode("ascii")).hexdigest())
+
+
+# Every Mailer the tests build (conftest's `tracked_mailers`), so that each test's mail work
+# ends inside that test's mocked AWS: a mail worker still busy after `mock_aws()` ends
+# would write into the next test's mock (its tables have the same names).
+LIVE_MAILERS: weakref.WeakSet[Mailer] = weakref.WeakSet()
+
+
+def drain_mail() -> None:
+    """Wait until every mailer the tests built has done its queued work."""
+    for mailer in list(LIVE_MAILERS):
+        assert mailer.flush(timeout=20), "a mail job still running 20 s after its test"
 
 
 def outbox(app: Any) -> list[EmailMessage]:

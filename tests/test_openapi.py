@@ -34,7 +34,7 @@ from app.helpers.state import state_of
 from app.helpers.tables.login_failures import FAILURES
 from app.helpers.users import encode_cursor
 from app.models import UserCreate, canonical_username
-from tests.helpers import JOHN, SENT_SECRETS, assert_no_secret, basic, new_user
+from tests.helpers import JOHN, SENT_SECRETS, assert_no_secret, basic, drain_mail, new_user
 
 PROBLEM = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -311,6 +311,7 @@ def _fuzzed_app(caplog: pytest.LogCaptureFixture, *, budgets: bool) -> Iterator[
             yield run
         finally:
             APP.app = None
+            drain_mail()
     for record in _logged(caplog):
         leaked = run.leaks(record.getMessage() + (record.exc_text or ""))
         assert not leaked, f"log record {record.name} leaks {leaked}"
