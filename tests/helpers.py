@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from app.helpers.mail import Mailer
 from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
+from tests.faults import in_mail_worker
 
 # What must never appear in a response or a log line, whatever the test sent.
 ALWAYS_SECRET = ("$2b$", "password_hash")
@@ -202,11 +203,13 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def before_first(store, operation, action):
-    """Run `action` once, just before the store's next call of `operation` is sent."""
+    """Run `action` once, just before the store's next call of `operation` (not a mail
+    worker's) is sent.
+    """
     pending = [action]
 
     def hook(**kwargs):
-        if pending:
+        if pending and not in_mail_worker():
             pending.pop()()
 
     store.add_hook(f"before-call.dynamodb.{operation}", hook)
