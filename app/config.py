@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import ipaddress
 import math
 import os
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import limits.storage
+from cryptography.fernet import Fernet
 from limits import parse_many
 
 
@@ -144,6 +146,11 @@ class Config:
     # right password. Sessions already open keep working.
     REQUIRE_VERIFIED_EMAIL = False
 
+    # Keys that encrypt the secrets kept in DynamoDB that must be read back (second factors'
+    # TOTP secrets): comma-separated Fernet keys, newest first. The newest encrypts; any
+    # decrypts, so a key is rotated by putting a new one first (app/helpers/keyring.py).
+    SECRET_KEYS = ""
+
 
 class DevelopmentConfig(Config):
     """`make run` on a laptop: embedded DynamoDB, demo users."""
@@ -210,6 +217,20 @@ _TRUE = {"1", "true", "yes", "on"}
 # app/helpers/users.py seeds these; named here for the start-up messages.
 DEMO_USERNAMES = "johndoe and janedoe"
 _FALSE = {"0", "false", "no", "off"}
+
+
+def keys_of(raw: str) -> list[str]:
+    """The keys of a SECRET_KEYS value: comma-separated, newest first."""
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` is not a Fernet key (32 url-safe base64 bytes), or None."""
+    try:
+        Fernet(key.encode("ascii"))
+    except (ValueError, binascii.Error, UnicodeError):
+        return "must be Fernet keys (Fernet.generate_key(): 32 url-safe base64 bytes)"
+    return None
 
 
 def cors_origins(raw: str) -> list[str]:
@@ -323,6 +344,9 @@ def validate(settings: Mapping[str, Any]) -> None:
     folder = settings["TEMPLATE_FOLDER"]
     if folder and not os.path.isdir(folder):
         problems.append(f"TEMPLATE_FOLDER={folder!r} is not a folder")
+    odd_keys = [k for k in keys_of(settings["SECRET_KEYS"]) if key_problem(k)]
+    if odd_keys:
+        problems.append(f"SECRET_KEYS {key_problem(odd_keys[0])}; {len(odd_keys)} are not")
     if settings["LOG_FORMAT"] not in ("text", "json"):
         problems.append("LOG_FORMAT must be text or json")
     if "*" in settings["CORS_ORIGINS"]:
