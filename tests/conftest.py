@@ -29,6 +29,7 @@ from tests.helpers import (
     LeakCheckingClient,
     assert_no_secret,
     drain_mail,
+    new_user,
     record_mailed_token,
 )
 
@@ -119,9 +120,12 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def settings() -> dict[str, Any]:
-    """The testing settings; a test may change them before the app is built."""
-    return settings_of(TestingConfig)
+def settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The testing settings, with a test's own on top (`indirect` parametrization).
+
+    A test may also change them before the app is built.
+    """
+    return {**settings_of(TestingConfig), **getattr(request, "param", {})}
 
 
 @pytest.fixture
@@ -134,6 +138,14 @@ def app(aws: None, settings: dict[str, Any]) -> Any:
 def client(app: Any) -> FlaskClient:
     """A test client that also checks each response for leaked secrets."""
     return app.test_client()
+
+
+@pytest.fixture
+def alice(client: FlaskClient) -> dict[str, Any]:
+    """A registered standard user (whose registration mailed a verification link): her view."""
+    response = client.post("/api/users", json=new_user())
+    assert response.status_code == 201
+    return response.json
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import sys
@@ -15,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask.testing import FlaskClient
 
+from app.helpers import notices
 from app.helpers.mail import Mailer
 from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
@@ -88,8 +88,9 @@ def _record_token(token: str) -> None:
 def record_mailed_token(token: str) -> None:
     """A mailed token, and the hash it is stored under, are secrets from now on."""
     SENT_SECRETS.append(token)
-    if token.isascii():
-        SENT_SECRETS.append(hashlib.sha256(token.encode("ascii")).hexdigest())
+    stored_as = notices.hash_of(token)
+    if stored_as:
+        SENT_SECRETS.append(stored_as)
 
 
 # Every Mailer the tests build (conftest's `tracked_mailers`), so that each test's mail work

@@ -41,20 +41,6 @@ NOT_VERIFIED = "tag:users-api,2026:email-not-verified"
 RESET, VERIFY = "Reset your", "Verify your email"
 
 
-@pytest.fixture
-def settings(settings: dict, request: pytest.FixtureRequest) -> dict:
-    """The testing settings, with a test's own (`indirect` parametrization) on top."""
-    return {**settings, **getattr(request, "param", {})}
-
-
-@pytest.fixture
-def alice(client: Any) -> dict:
-    """A registered user, whose registration mailed a verification link."""
-    response = client.post("/api/users", json=new_user())
-    assert response.status_code == 201
-    return response.json
-
-
 def reset_token(client: Any, app: Any, *, count: int = 1, **account: str) -> str:
     """Ask for a reset of alice's password, and the token of the `count`-th reset mail."""
     assert client.post("/api/password-resets", json=account or {"email": ALICE}).status_code == 202

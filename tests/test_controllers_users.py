@@ -19,14 +19,6 @@ PUBLIC_FIELDS = {"username", "first_name", "last_name", "account_type"}
 SELF_FIELDS = PUBLIC_FIELDS | {"email", "email_verified", "created_at", "updated_at", "disabled"}
 
 
-@pytest.fixture
-def alice(client):
-    """A registered standard user."""
-    response = client.post("/api/users", json=new_user())
-    assert response.status_code == 201
-    return response.json
-
-
 def assert_refused_credentials(response):
     """A 401 that invites either scheme again, and says no more than that."""
     body = assert_problem(response, 401)

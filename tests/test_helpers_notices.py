@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from app import create_app
@@ -14,19 +12,6 @@ from tests.helpers import JOHN, mails_to, new_user, token_in
 
 ALICE = "alice@example.com"
 RESET, VERIFY = "Reset your", "Verify your email"
-
-
-@pytest.fixture
-def settings(settings: dict, request: pytest.FixtureRequest) -> dict:
-    """The testing settings, with a test's own (`indirect` parametrization) on top."""
-    return {**settings, **getattr(request, "param", {})}
-
-
-@pytest.fixture
-def alice(client: Any) -> dict:
-    response = client.post("/api/users", json=new_user())
-    assert response.status_code == 201
-    return response.json
 
 
 def test_a_token_is_stored_by_its_hash_with_its_purpose_and_deadline(app, client, alice, clock):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import request
 
 from app.controllers.access import ANONYMOUS, BEARER, Access, Caller, access
 from app.helpers import recovery
@@ -35,12 +34,7 @@ def request_reset(account: AccountReference) -> tuple:
     the mail is composed and sent off the request path. At most MAIL_PER_ACCOUNT mails per
     account, whoever asks; the link works once, for PASSWORD_RESET_TTL seconds.
     """
-    detail = recovery.request_reset(
-        current_state(),
-        username=account.username,
-        email=account.email,
-        address=request.remote_addr or "",
-    )
+    detail = recovery.request_reset(current_state(), username=account.username, email=account.email)
     return Accepted(detail=detail), 202
 
 
@@ -77,7 +71,6 @@ def request_verification(account: VerificationRequest, caller: Caller | None) ->
         actor=caller.user if caller else None,
         username=account.username,
         email=account.email,
-        address=request.remote_addr or "",
     )
     return Accepted(detail=detail), 202
 

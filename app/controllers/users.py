@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import current_app, request, url_for
+from flask import current_app, url_for
 
 from app.controllers.access import ADMIN, OPTIONAL, REQUIRED, Caller, access
 from app.errors import BadRequest, Unauthorized
@@ -68,8 +68,7 @@ def list_users(query: ListQuery, caller: Caller | None) -> tuple:
 def register(data: UserCreate, caller: Caller | None) -> tuple:
     """Register a user. Creating an admin takes an admin's credentials."""
     actor = caller.user if caller else None
-    address = request.remote_addr or ""
-    user = users.create_user(current_state(), data=data, actor=actor, address=address)
+    user = users.create_user(current_state(), data=data, actor=actor)
     return user.self_view(), 201, {"Location": url_for(".get_user", username=user.username)}
 
 

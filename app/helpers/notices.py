@@ -83,8 +83,9 @@ def account_stamp(user: UserItem) -> str:
 # -- asking for mails (each returns at once; the work happens in a mail worker) -------------
 
 
-def mail_reset(state: AppState, *, username: str | None, email: str | None, address: str) -> None:
+def mail_reset(state: AppState, *, username: str | None, email: str | None) -> None:
     """Queue a password reset mail for the account named, if there is one to send it to."""
+    address = _client_address()
     state.mailer.submit(
         lambda: _reset_mail(state, username=username, email=email, address=address),
         what="password reset",
@@ -97,10 +98,9 @@ def mail_verification(
     user: UserItem | None = None,
     username: str | None = None,
     email: str | None = None,
-    address: str = "",
 ) -> None:
     """Queue a verification mail: for `user`, or for the account named, if it needs one."""
-    address = address or _client_address()
+    address = _client_address()
     state.mailer.submit(
         lambda: _verification_mail(
             state, user=user, username=username, email=email, address=address
@@ -130,7 +130,11 @@ def mail_email_changed(state: AppState, *, user: UserItem, old_email: str) -> No
 
 
 def _client_address() -> str:
-    """The address of the request being served, for the worker's events ("" outside one)."""
+    """The address of the request being served ("" outside one), for the worker's events.
+
+    `events.emit` adds it by itself in a request; the worker runs after it, so the jobs
+    take it along.
+    """
     return (request.remote_addr or "") if has_request_context() else ""
 
 

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, NoReturn
 from app.errors import AccountDisabled, Conflict, InvalidToken, ValidationFailed
 from app.helpers import events, lockout, notices, tables
 from app.helpers.clock import iso
-from app.helpers.passwords import policy_problem
 from app.helpers.tables import Changed
 from app.helpers.tables.tokens import Spent
-from app.helpers.users import new_session_key
+from app.helpers.users import check_policy, new_session_key
 from app.models import TokenItem, TokenPurpose, UserItem
 
 if TYPE_CHECKING:
@@ -30,9 +29,9 @@ ASKED = (
 _RACE = "A concurrent request changed this account; retry."
 
 
-def request_reset(state: AppState, *, username: str | None, email: str | None, address: str) -> str:
+def request_reset(state: AppState, *, username: str | None, email: str | None) -> str:
     """Ask for a password reset link for an account; what to tell the asker, always the same."""
-    notices.mail_reset(state, username=username, email=email, address=address)
+    notices.mail_reset(state, username=username, email=email)
     return ASKED
 
 
@@ -42,7 +41,6 @@ def request_verification(
     actor: UserItem | None,
     username: str | None,
     email: str | None,
-    address: str,
 ) -> str:
     """Ask for a verification mail: for the caller, or an account named by username or email."""
     if username is None and email is None:
@@ -52,9 +50,9 @@ def request_verification(
                 errors=[{"location": "json", "field": "username", "detail": detail}]
             )
         if not actor.email_verified:
-            notices.mail_verification(state, user=actor, address=address)
+            notices.mail_verification(state, user=actor)
     else:
-        notices.mail_verification(state, username=username, email=email, address=address)
+        notices.mail_verification(state, username=username, email=email)
     return ASKED
 
 
@@ -70,11 +68,7 @@ def confirm_reset(state: AppState, *, token: str, password: str) -> UserItem:
         _refuse(state, stored, reason="account_changed" if user else "user_deleted")
     if user.disabled:
         raise AccountDisabled()
-    problem = policy_problem(password, username=user.username, email=user.email)
-    if problem:
-        raise ValidationFailed(
-            errors=[{"location": "json", "field": "password", "detail": problem}]
-        )
+    check_policy(password, username=user.username, email=user.email)
     fields = {
         "password_hash": state.passwords.hash(password),
         "session_key": new_session_key(),

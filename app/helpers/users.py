@@ -107,9 +107,7 @@ def find_by_email(state: AppState, *, email: str, actor: UserItem | None) -> lis
     return [user.summary()] if user is not None else []
 
 
-def create_user(
-    state: AppState, *, data: UserCreate, actor: UserItem | None, address: str = ""
-) -> UserItem:
+def create_user(state: AppState, *, data: UserCreate, actor: UserItem | None) -> UserItem:
     """Register a user and mail them a verification link.
 
     Only an admin may create an admin, or a user whose email is verified already.
@@ -119,10 +117,10 @@ def create_user(
         raise Forbidden("Only an admin can create an admin account.")
     if data.email_verified and not admin:
         raise Forbidden("Only an admin can create an account whose email is verified.")
-    _check_policy(data.password, username=data.username, email=data.email)
+    check_policy(data.password, username=data.username, email=data.email)
     user = _insert(state, data)
     if not user.email_verified:
-        notices.mail_verification(state, user=user, address=address)
+        notices.mail_verification(state, user=user)
     return user
 
 
@@ -288,7 +286,7 @@ def update_user(
         password = fields.pop("password")
         if own and not proven:
             _prove_password(state, target, changes.current_password)
-        _check_policy(password, username=target, email=fields.get("email", current.email))
+        check_policy(password, username=target, email=fields.get("email", current.email))
         fields["password_hash"] = state.passwords.hash(password)
         fields["session_key"] = new_session_key()
         if current_session is not None and current_session.username == target:
@@ -482,7 +480,8 @@ def _require_recent_proof(
         raise ReauthenticationRequired(what)
 
 
-def _check_policy(password: str, *, username: str, email: str) -> None:
+def check_policy(password: str, *, username: str, email: str) -> None:
+    """The password policy for a new password; a 422 on `password` when it refuses it."""
     problem = policy_problem(password, username=username, email=email)
     if problem:
         raise _password_error("password", problem)
