@@ -21,6 +21,14 @@ def test_ten_distinct_codes_without_look_alike_characters():
     assert all(CODE.fullmatch(code) for code in codes)
 
 
+def test_a_code_is_sixteen_symbols_of_its_own_in_four_groups(monkeypatch):
+    drawn = iter(recovery_codes.ALPHABET)
+    monkeypatch.setattr(recovery_codes.secrets, "choice", lambda _alphabet: next(drawn))
+
+    # Each group holds the next four symbols drawn: none is shared, none is repeated.
+    assert recovery_codes.new_codes(1) == ["2345-6789-abcd-efgh"]
+
+
 def test_only_hashes_are_kept_and_a_typed_code_finds_its_own():
     codes = recovery_codes.new_codes()
     stored = [recovery_codes.hash_of(code) for code in codes]
@@ -29,7 +37,16 @@ def test_only_hashes_are_kept_and_a_typed_code_finds_its_own():
     assert recovery_codes.matching(codes[3], stored) == 3
 
 
-@pytest.mark.parametrize("typing", [str.upper, lambda c: c.replace("-", ""), lambda c: f" {c} "])
+@pytest.mark.parametrize(
+    "typing",
+    [
+        str.upper,
+        lambda c: c.replace("-", ""),
+        lambda c: c.replace("-", " "),
+        lambda c: f" {c} ",
+    ],
+    ids=["upper case", "no dashes", "spaces for dashes", "spaces around"],
+)
 def test_case_spaces_and_dashes_do_not_matter(typing):
     codes = recovery_codes.new_codes(2)
     stored = [recovery_codes.hash_of(code) for code in codes]
