@@ -56,7 +56,7 @@ def request_verification(
     return ASKED
 
 
-def confirm_reset(state: AppState, *, token: str, password: str) -> UserItem:
+def confirm_reset(state: AppState, *, token: str, password: str) -> None:
     """Set a new password with a reset token: sessions end, the lockout clears, a notice goes.
 
     The password policy is checked first: a refused password leaves the token usable. The
@@ -86,16 +86,14 @@ def confirm_reset(state: AppState, *, token: str, password: str) -> UserItem:
         raise InvalidToken() from exc
     except Changed as exc:  # the user changed between the read and the write: try again
         raise Conflict(_RACE) from exc
-    changed = user.model_copy(update=fields)
     lockout.reset(state, username=user.username)
     # Sessions already fail (their key is not the user's); this tidies the table.
     tables.sessions.delete_of_user(state.store, user.username)
     events.emit("password_reset", username=user.username)
-    notices.mail_password_changed(state, user=changed)
-    return changed
+    notices.mail_password_changed(state, user=user)
 
 
-def confirm_verification(state: AppState, *, token: str) -> UserItem:
+def confirm_verification(state: AppState, *, token: str) -> None:
     """Mark an email verified with a verification token mailed to it."""
     stored = _stored(state, token, notices.VERIFICATION)
     user = tables.users.get(state.store, stored.username)
@@ -113,7 +111,6 @@ def confirm_verification(state: AppState, *, token: str) -> UserItem:
     except Changed as exc:  # the email changed meanwhile: the link was for the old one
         _refuse(state, stored, reason="email_changed", cause=exc)
     events.emit("email_verified", username=user.username)
-    return user.model_copy(update={"email_verified": True})
 
 
 def _stored(state: AppState, token: str, purpose: TokenPurpose) -> TokenItem:
