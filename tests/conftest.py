@@ -8,6 +8,7 @@ import random
 import shutil
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from moto import mock_aws
 from app import create_app, dynamodb_local
 from app.config import TestingConfig, settings_of
 from app.helpers import notices
+from app.helpers.dynamo import DynamoInterface
 from app.helpers.mail import Mailer
 from app.helpers.state import state_of
 from app.serving import start_moto_server, stop_process
@@ -109,6 +111,47 @@ def tracked_mailers() -> Iterator[None]:
     Mailer.__init__ = tracked  # type: ignore[method-assign]
     yield
     Mailer.__init__ = original  # type: ignore[method-assign]
+
+
+def _current_test() -> str | None:
+    """The node id of the test this process is running (None at collection)."""
+    current = os.environ.get("PYTEST_CURRENT_TEST")
+    return current.rsplit(" ", 1)[0] if current else None
+
+
+class StrayCall(RuntimeError):
+    """A store built in one test called moto's mock during another."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def stores_stay_in_their_test() -> Iterator[None]:
+    """Refuse a mocked DynamoDB call from a store another test built.
+
+    moto's mock is one in-process backend: a thread left over from an earlier test (a mail
+    job, a late response close) would create tables and seed demo users in the next test's
+    mock, which then finds tables it never made without their items. The stray call fails
+    in its own thread, and the run warns with both test names.
+    """
+    original = DynamoInterface.__init__
+
+    def guarded(self: DynamoInterface, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        born = _current_test()
+        if born is None or kwargs.get("endpoint_url"):
+            return  # built at collection, or over HTTP: no shared in-process mock
+
+        def check(**_kwargs: Any) -> None:
+            now = _current_test()
+            if now != born:
+                message = f"a DynamoDB call from {born}'s app during {now or 'no test'}"
+                warnings.warn(message, pytest.PytestUnhandledThreadExceptionWarning, stacklevel=1)
+                raise StrayCall(message)
+
+        self.add_hook("before-call.dynamodb", check)
+
+    DynamoInterface.__init__ = guarded  # type: ignore[method-assign]
+    yield
+    DynamoInterface.__init__ = original  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -433,3 +433,20 @@ def test_map_calls_runs_side_by_side_and_raises_the_first_failure(store):
     assert store.map_calls(meet, ["a", "b"]) == ["A", "B"]
     with pytest.raises(ServiceUnavailable):
         store.map_calls(fail, [0, 1, 2])
+
+
+def test_map_calls_raises_only_once_every_call_has_ended(store):
+    ended = []
+
+    def slow_after_a_failure(number: int) -> int:
+        if number == 0:
+            raise ServiceUnavailable()
+        time.sleep(0.2)  # still running when the first call has failed
+        ended.append(number)
+        return number
+
+    with pytest.raises(ServiceUnavailable):
+        store.map_calls(slow_after_a_failure, [0, 1, 2])
+
+    # Nothing left running to call DynamoDB after the caller has gone on.
+    assert sorted(ended) == [1, 2]

@@ -7,7 +7,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -528,6 +528,9 @@ class DynamoInterface:
                 self._pool = ThreadPoolExecutor(_PARALLEL_CALLS, thread_name_prefix="dynamodb")
             pool = self._pool
         futures = [pool.submit(contextvars.copy_context().run, function, i) for i in inputs]
+        # All of them first: a call still running after the caller has gone on (with an
+        # error) would land in whatever the caller does next, a table created again included.
+        wait(futures)
         return [future.result() for future in futures]
 
     def delete_many(self, table: str, keys: Iterable[Item]) -> None:
@@ -643,7 +646,7 @@ class DynamoInterface:
         DynamoDB refused empty strings until 2020, and DynamoDB Local of that age still
         does; a None stored as NULL costs space and says nothing a missing one does not.
         """
-        return self._dump({k: v for k, v in item.items() if v is not None and v != ""})
+        return self._dump({k: v for k, v in item.items() if not _empty(v)})
 
     def _load(self, raw: Mapping[str, Any]) -> Item:
         return {k: self._deserializer.deserialize(v) for k, v in raw.items()}
@@ -662,6 +665,11 @@ class DynamoInterface:
         if values:
             args["ExpressionAttributeValues"] = self._dump(values)
         return args
+
+
+def _empty(value: Any) -> bool:
+    """Whether a value is better stored as no attribute (DynamoDB refuses an empty set)."""
+    return value is None or value == "" or (isinstance(value, set | frozenset) and not value)
 
 
 @functools.cache
