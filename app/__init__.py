@@ -10,10 +10,12 @@ from flask_limiter import Limiter
 
 from app import cli, errors, logs, openapi, security
 from app.config import Config, ConfigError, config_from_env, settings_of, validate
-from app.controllers import docs, health, pages, recovery, sessions, users
+from app.controllers import docs, factors, health, pages, recovery, sessions, users
 from app.helpers import rate_limits, tables
 from app.helpers.dynamo import DynamoInterface
+from app.helpers.factors import FactorPolicy
 from app.helpers.health import Readiness
+from app.helpers.keyring import Keyring
 from app.helpers.lockout import LockoutPolicy
 from app.helpers.mail import Mailer
 from app.helpers.messages import Composer, template_problems
@@ -75,6 +77,8 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         mailer=Mailer.from_config(app.config),
         messages=Composer.from_config(app.config),
         email_policy=EmailPolicy.from_config(app.config),
+        keyring=Keyring.for_app(app.config),
+        factors=FactorPolicy.from_config(app.config),
     )
     state.install(app)
     if app.config["SEED_DEMO_USERS"]:
@@ -88,6 +92,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
     app.register_blueprint(users.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(recovery.bp)
+    app.register_blueprint(factors.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     security.init_app(app)

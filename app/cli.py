@@ -22,7 +22,7 @@ from flask.cli import AppGroup
 from pydantic import ValidationError
 
 from app.errors import AppError, ValidationFailed
-from app.helpers import consistency, sessions, tables, transfer, users
+from app.helpers import consistency, factors, keyring, sessions, tables, transfer, users
 from app.helpers.state import current_state
 from app.models import UserCreate, UserItem, UserSummary, UserUpdate
 
@@ -98,6 +98,7 @@ def _describe(user: UserItem) -> str:
     return (
         f"{user.username}  {user.account_type}{'  DISABLED' if user.disabled else ''}  "
         f"{user.email} ({'verified' if user.email_verified else 'not verified'})  "
+        f"{'TOTP  ' if user.totp_secret else ''}"
         f"{user.first_name} {user.last_name}  (created {user.created_at})"
     )
 
@@ -220,6 +221,27 @@ def revoke_sessions(username: str) -> None:
     """End every session of a user at once."""
     sessions.revoke_all(current_state(), actor=users.OPERATOR, username=username)
     click.echo(f"every session of {username} has ended")
+
+
+@_command("reset-mfa")
+@click.argument("username")
+def reset_mfa(username: str) -> None:
+    """Remove a user's second factors (TOTP, recovery codes) and end their sessions."""
+    factors.reset(current_state(), username=username, by=users.OPERATOR.username)
+    click.echo(f"{username}: second factors removed, every session ended")
+
+
+@_command("new-key")
+def new_key() -> None:
+    """Print a new key for SECRET_KEYS (put it first; keep the old ones until rotate-keys)."""
+    click.echo(keyring.new_key())
+
+
+@_command("rotate-keys")
+def rotate_keys() -> None:
+    """Encrypt every stored TOTP secret again with the newest key of SECRET_KEYS."""
+    count = factors.rotate_secrets(current_state())
+    click.echo(f"{_plural(count, 'secret')} encrypted with the newest key; older keys may go")
 
 
 @_command("delete")

@@ -149,7 +149,15 @@ class Config:
     # Keys that encrypt the secrets kept in DynamoDB that must be read back (second factors'
     # TOTP secrets): comma-separated Fernet keys, newest first. The newest encrypts; any
     # decrypts, so a key is rotated by putting a new one first (app/helpers/keyring.py).
+    # Development without one makes a key for the process (secrets set up then are
+    # unreadable after a restart); production with SECOND_FACTORS refuses to start.
     SECRET_KEYS = ""
+    # Users may set up second factors (TOTP with recovery codes).
+    SECOND_FACTORS = True
+    # Admin actions need a session signed in with a second factor (403 otherwise).
+    REQUIRE_ADMIN_MFA = False
+    # How long the second step of a sign-in may wait after the password (seconds).
+    MFA_CHALLENGE_TTL = 5 * 60
 
 
 class DevelopmentConfig(Config):
@@ -174,6 +182,8 @@ class TestingConfig(Config):
     # DynamoDB storage choose it).
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_BACKEND = "memory"
+    # A fixed key, so that the apps a test builds over one table read each other's secrets.
+    SECRET_KEYS = "dGVzdGluZy1vbmx5LWtleS1mb3ItdGhlLXRlc3RzLTA="  # noqa: S105 - tests only
 
 
 class ProductionConfig(Config):
@@ -185,6 +195,7 @@ class ProductionConfig(Config):
     CORS_ORIGINS = ""
     DIRECTORY = "signed_in"
     PUBLIC_URL = ""
+    REQUIRE_ADMIN_MFA = True
 
 
 ENVIRONMENTS: dict[str, type[Config]] = {
@@ -315,6 +326,8 @@ def validate(settings: Mapping[str, Any]) -> None:
         problems.append("REAUTH_WINDOW must be 0 or more seconds")
     if settings["TRUSTED_PROXY_COUNT"] < 0:
         problems.append("TRUSTED_PROXY_COUNT must be 0 or more")
+    if not 30 <= settings["MFA_CHALLENGE_TTL"] <= 3600:
+        problems.append("MFA_CHALLENGE_TTL must be between 30 and 3600 seconds")
     for name in ("SESSION_TTL", "SESSION_IDLE_TIMEOUT", "SESSION_REFRESH_INTERVAL"):
         if settings[name] < 1:
             problems.append(f"{name} must be at least 1 second")
@@ -433,6 +446,11 @@ def startup_problems(
         errors.append(
             f"MAIL_BACKEND={mail} sends links to the dashboard, but PUBLIC_URL is not set "
             "(its address, such as https://accounts.example.com)"
+        )
+    if settings["SECOND_FACTORS"] and not keys_of(settings["SECRET_KEYS"]):
+        errors.append(
+            "SECOND_FACTORS is on but SECRET_KEYS is empty: TOTP secrets are encrypted with "
+            "it (generate one with `flask users new-key`)"
         )
     if settings["BCRYPT_ROUNDS"] < 10:
         warnings.append(f"BCRYPT_ROUNDS={settings['BCRYPT_ROUNDS']} is below OWASP's minimum of 10")

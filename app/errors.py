@@ -83,6 +83,17 @@ class ReauthenticationRequired(Forbidden):
     )
 
 
+class SecondFactorRequired(Forbidden):
+    """An admin action in a session without a second factor, under REQUIRE_ADMIN_MFA."""
+
+    type = "tag:users-api,2026:second-factor-required"
+    title = "Second factor required"
+    detail = (
+        "Admin actions need a session signed in with a second factor: set up an "
+        "authenticator app in My account (POST /api/users/<username>/totp), then sign in again."
+    )
+
+
 class AccountDisabled(Forbidden):
     """The right password for an account an admin has disabled."""
 

@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    PrivateAttr,
     RootModel,
     StrictBool,
     StringConstraints,
@@ -181,12 +182,6 @@ class UserUpdate(_Input):
         return {name: getattr(self, name) for name in self.model_fields_set - {"current_password"}}
 
 
-class Reauthentication(_Input):
-    """The current password, proven again in a session before a sensitive change."""
-
-    password: str = Field(min_length=1, max_length=256, repr=False)
-
-
 class Credentials(_Input):
     """Log-in body."""
 
@@ -276,6 +271,52 @@ class TokenConfirm(_Input):
     token: MailedToken
 
 
+# A TOTP code (6 digits) or a recovery code (16 symbols, any case, spaces or dashes).
+SecondFactorCode = Annotated[
+    str,
+    BeforeValidator(_no_surrogates),
+    Field(min_length=1, max_length=64, repr=False, description="A TOTP or a recovery code"),
+]
+
+
+class SecondFactorProof(_Input):
+    """The second step of a sign-in: the challenge the password step gave, and a code."""
+
+    challenge: MailedToken
+    code: SecondFactorCode
+
+
+class CodeProof(_Input):
+    """A code from the authenticator app being set up."""
+
+    code: SecondFactorCode
+
+
+class TotpRemoval(_Input):
+    """Turning TOTP off: the password and a code (TOTP or recovery), both."""
+
+    password: str = Field(min_length=1, max_length=256, repr=False)
+    code: SecondFactorCode
+
+
+class Reauthentication(_Input):
+    """A proof given again in a session before a sensitive change: the password, or a code.
+
+    A code (TOTP or recovery) also marks the session as signed in with a second factor.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_one_property)
+
+    password: str = Field(None, min_length=1, max_length=256, repr=False)  # type: ignore[assignment]
+    code: SecondFactorCode = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Reauthentication:
+        if (self.password is None) == (self.code is None):
+            raise ValueError("give password or code, not both")
+        return self
+
+
 class Accepted(BaseModel):
     """A request taken: what follows happens off the request path (a mail, if any)."""
 
@@ -320,6 +361,12 @@ class UserSelf(UserSummary):
     email_verified: bool = Field(
         description="Whether the owner proved the address is theirs (a mailed link)"
     )
+    totp_enabled: bool = Field(
+        False, description="Whether signing in asks for a code from an authenticator app"
+    )
+    recovery_codes_left: int = Field(
+        0, description="Recovery codes not used yet (each signs in once instead of a code)"
+    )
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -345,16 +392,41 @@ class UserItem(BaseModel):
     # Proven by a mailed link (verification or password reset); users stored before this
     # field existed read as unverified.
     email_verified: bool = False
+    # Second factors (app/helpers/factors.py). TOTP secrets are encrypted with SECRET_KEYS;
+    # `totp_pending` is one being set up, not yet confirmed with a code.
+    totp_secret: str = Field("", repr=False)
+    totp_pending: str = Field("", repr=False)
+    totp_last_step: int | None = None  # the last step a code was accepted for: no replay
+    recovery_codes: set[str] = Field(default_factory=set, repr=False)  # SHA-256 of each
+    # An admin whose session lacks a second factor under REQUIRE_ADMIN_MFA acts as a
+    # standard user for this request (never stored).
+    _admin_withheld: bool = PrivateAttr(False)
 
     @property
     def is_admin(self) -> bool:
-        """Whether this user administers other users."""
-        return self.account_type == "admin_user"
+        """Whether this user may administer other users in this request."""
+        return self.account_type == "admin_user" and not self._admin_withheld
+
+    @property
+    def admin_withheld(self) -> bool:
+        """Whether this admin's powers wait for a second factor (REQUIRE_ADMIN_MFA)."""
+        return self._admin_withheld
+
+    def withholding_admin(self) -> UserItem:
+        """A copy of the user whose admin powers wait for a second factor (this request)."""
+        copy = self.model_copy()
+        copy._admin_withheld = True
+        return copy
 
     @property
     def counts_as_admin(self) -> bool:
         """Whether this user is one of the admins who can act (the count never goes below 1)."""
-        return self.is_admin and not self.disabled
+        return self.account_type == "admin_user" and not self.disabled
+
+    @property
+    def has_second_factor(self) -> bool:
+        """Whether signing in needs a second step."""
+        return bool(self.totp_secret)
 
     def public(self) -> UserPublic:
         """The public view."""
@@ -366,7 +438,14 @@ class UserItem(BaseModel):
 
     def self_view(self) -> UserSelf:
         """The owner's view."""
-        return UserSelf.model_validate(self.model_dump(include=set(UserSelf.model_fields)))
+        fields = self.model_dump(include=set(UserSelf.model_fields))
+        return UserSelf.model_validate(
+            {
+                **fields,
+                "totp_enabled": bool(self.totp_secret),
+                "recovery_codes_left": len(self.recovery_codes),
+            }
+        )
 
 
 class UserView(RootModel[UserSelf | UserPublic]):
@@ -377,7 +456,7 @@ class UserListing(RootModel[list[UserSummary] | list[UserPublic]]):
     """A page of users: with each account's state for an admin, the public views otherwise."""
 
 
-TokenPurpose = Literal["password_reset", "email_verification"]
+TokenPurpose = Literal["password_reset", "email_verification", "sign_in"]
 
 
 class TokenItem(BaseModel):
@@ -393,6 +472,10 @@ class TokenItem(BaseModel):
     account_stamp: str = Field("", repr=False)
     created_at: int
     expires_at: int  # also DynamoDB's TTL
+
+
+# How a session was authenticated (RFC 8176's names, and ours for a recovery code).
+AuthenticationMethod = Literal["pwd", "otp", "recovery_code"]
 
 
 class SessionItem(BaseModel):
@@ -414,6 +497,15 @@ class SessionItem(BaseModel):
     # When the password was last proven in this session: at login, then at each
     # reauthentication (None for older sessions: their login).
     authenticated_at: int | None = None
+    # How the session was authenticated (RFC 8176 names where there is one): "pwd", then
+    # "otp" or "recovery_code" after a second step; and when that second factor was proven.
+    amr: list[AuthenticationMethod] = Field(default_factory=lambda: ["pwd"])
+    second_factor_at: int | None = None
+
+    @property
+    def has_second_factor(self) -> bool:
+        """Whether a second factor was proven in this session."""
+        return self.second_factor_at is not None
 
     @property
     def proven_at(self) -> int:
@@ -438,6 +530,12 @@ class SessionPublic(BaseModel):
         description="The User-Agent of the login that began the session (at most 256 characters)"
     )
     address: str | None = Field(description="The client address the session began from")
+    amr: list[AuthenticationMethod] = Field(
+        description="How the session was authenticated: pwd, then otp or recovery_code"
+    )
+    second_factor_at: Timestamp | None = Field(
+        description="When a second factor was last proven in this session (null: never)"
+    )
 
 
 class Client(BaseModel):
@@ -456,6 +554,39 @@ class LoginResult(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the scheme name, not a secret
     expires_at: Timestamp
     user: UserSelf
+
+
+SecondFactorMethod = Literal["totp", "recovery_code"]
+
+
+class SecondFactorChallenge(BaseModel):
+    """The right password for an account with a second factor: the step that comes next."""
+
+    model_config = ConfigDict(extra="forbid", **_SECRET_SAFE)
+
+    challenge: str = Field(
+        repr=False, description="For POST /api/sessions/mfa: single use, short-lived"
+    )
+    methods: list[SecondFactorMethod] = Field(description="The codes the second step takes")
+    expires_at: Timestamp
+
+
+class TotpEnrolment(BaseModel):
+    """A TOTP secret being set up: for the authenticator app, shown once."""
+
+    model_config = ConfigDict(extra="forbid", **_SECRET_SAFE)
+
+    secret: str = Field(repr=False, description="Base32, for typing into the app")
+    otpauth_uri: str = Field(repr=False, description="The otpauth:// URI the QR code holds")
+    qr_svg: str = Field(repr=False, description="The QR code of otpauth_uri, as an SVG image")
+
+
+class RecoveryCodes(BaseModel):
+    """Recovery codes, shown once: each signs in once in place of a code."""
+
+    model_config = ConfigDict(extra="forbid", **_SECRET_SAFE)
+
+    recovery_codes: list[str] = Field(repr=False)
 
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.

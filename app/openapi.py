@@ -8,10 +8,12 @@ from http import HTTPStatus
 from typing import Any
 
 from apiflask import APIFlask
+from pydantic import BaseModel
 from werkzeug.routing import Rule
 
 from app.controllers.access import BASIC, BEARER, Access, declared_access
 from app.errors import PROBLEM_MIMETYPE, problem_types
+from app.models import SecondFactorChallenge
 
 DESCRIPTION = """\
 User accounts over Amazon DynamoDB: registration, credential checks and administration.
@@ -97,6 +99,16 @@ def _headers(headers: Mapping[str, str], *, required: bool = True) -> dict[str, 
     }
 
 
+# Schemas of bodies a route answers besides its declared output (a 202's).
+_EXTRA_SCHEMAS: dict[str, type[BaseModel]] = {"SecondFactorChallenge": SecondFactorChallenge}
+
+
+def second_step(description: str) -> dict[str, Any]:
+    """`@doc(responses=...)` for a login's 202: a challenge for the second factor."""
+    schema = {"$ref": "#/components/schemas/SecondFactorChallenge"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 def init_app(app: APIFlask) -> None:
     """Configure the document and finish it once it is generated."""
     app.config["SECURITY_SCHEMES"] = SECURITY_SCHEMES
@@ -108,6 +120,8 @@ def init_app(app: APIFlask) -> None:
         for unused in ("HTTPError", "ValidationError"):
             schemas.pop(unused, None)
         schemas["Problem"] = PROBLEM_SCHEMA
+        for name, model in _EXTRA_SCHEMAS.items():
+            schemas[name] = model.model_json_schema(ref_template="#/components/schemas/{model}")
         paths = spec.get("paths", {})
         for rule in app.url_map.iter_rules():
             view = app.view_functions[rule.endpoint]

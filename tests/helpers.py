@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask.testing import FlaskClient
 
-from app.helpers import notices
+from app.helpers import notices, recovery_codes, totp
 from app.helpers.mail import Mailer
 from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
@@ -62,6 +62,11 @@ def _record_secrets(kwargs: dict[str, Any], url: str) -> None:
                 SENT_SECRETS.append(body[field])
         if isinstance(body.get("token"), str):  # a mailed token being used
             record_mailed_token(body["token"])
+        if isinstance(body.get("challenge"), str):  # a sign-in's second step
+            record_mailed_token(body["challenge"])
+        code = body.get("code")
+        if isinstance(code, str) and not code.strip().isdigit():  # a recovery code
+            record_recovery_code(code)
     query = parse_qs(urlsplit(url).query)
     query_string = kwargs.get("query_string") or {}
     SENT_SECRETS.extend(query.get("password", []))
@@ -144,24 +149,54 @@ class LeakCheckingClient(FlaskClient):
         _record_secrets(kwargs, url)
         response = super().open(*args, **kwargs)
         body = response.get_data().decode("utf-8", "replace")  # images too
-        issued = response.json.get("token") if _is_login(response) else None
-        if issued:  # the one response allowed to carry a token: the login that made it
-            body = body.replace(issued, "")
+        issued = _issued(response)
+        for secret in issued.values():  # the one response allowed to carry it: its maker
+            body = body.replace(secret, "")
         assert_no_secret(body, f"{response.request.path} body")
         assert_no_secret(str(response.headers), f"{response.request.path} headers")
-        if issued:
-            _record_token(issued)
+        _record_issued(issued)
         # As a server does once the body is sent: what waits for it (the mail) goes ahead.
         response.close()
         return response
 
 
-def _is_login(response: Any) -> bool:
-    return (
-        response.request.path == "/api/sessions"
-        and response.status_code == 201
-        and isinstance(response.json, dict)
-    )
+def _issued(response: Any) -> dict[str, str]:
+    """The secrets a response was made to carry (a token, a challenge, a TOTP secret, codes)."""
+    body = response.json if response.is_json else None
+    if not isinstance(body, dict) or response.status_code >= 300:
+        return {}
+    path = response.request.path
+    issued: dict[str, str] = {}
+    if path in ("/api/sessions", "/api/sessions/mfa"):
+        for field in ("token", "challenge"):
+            if isinstance(body.get(field), str):
+                issued[field] = body[field]
+    if path.endswith("/totp") and isinstance(body.get("secret"), str):
+        issued["secret"] = body["secret"]
+        issued["otpauth_uri"] = body.get("otpauth_uri", "")
+    if path.endswith(("/totp/confirm", "/recovery-codes")):
+        for number, code in enumerate(body.get("recovery_codes") or []):
+            issued[f"recovery code {number}"] = code
+    return {name: secret for name, secret in issued.items() if secret}
+
+
+def _record_issued(issued: dict[str, str]) -> None:
+    for name, secret in issued.items():
+        if name == "token":
+            _record_token(secret)
+        elif name == "challenge":
+            record_mailed_token(secret)
+        elif name.startswith("recovery code"):
+            record_recovery_code(secret)
+        else:
+            SENT_SECRETS.append(secret)
+
+
+def record_recovery_code(code: str) -> None:
+    """A recovery code (as shown, and as typed), and the hash it is stored as, are secrets."""
+    SENT_SECRETS.append(code)
+    SENT_SECRETS.append(recovery_codes.normalized(code))
+    SENT_SECRETS.append(recovery_codes.hash_of(code))
 
 
 class FakeClock:
@@ -230,3 +265,19 @@ def path_without_java(folder: Path) -> str:
     folder.mkdir()
     (folder / "python").symlink_to(sys.executable)
     return str(folder)
+
+
+def enrol_totp(client: FlaskClient, token: str, username: str, clock: Any) -> tuple[str, list[str]]:
+    """Turn TOTP on for `username` through the API: its secret and its recovery codes.
+
+    The code confirming it is the clock's current step: a sign-in needs a later one.
+    """
+    started = client.post(f"/api/users/{username}/totp", headers=bearer(token))
+    assert started.status_code == 201, started.json
+    secret = started.json["secret"]
+    code = totp.code_at(secret, clock())
+    confirmed = client.post(
+        f"/api/users/{username}/totp/confirm", headers=bearer(token), json={"code": code}
+    )
+    assert confirmed.status_code == 200, confirmed.json
+    return secret, confirmed.json["recovery_codes"]

@@ -24,11 +24,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 
 from app.serving import child_environment, free_port, http_call, stop_process, wait_for_port
@@ -327,6 +329,35 @@ class Dashboard:
         self.open_account()
         return username
 
+    def enrol_totp(self, password: str) -> tuple[str, int, list[str]]:
+        """Turn two-step sign-in on from My account (open): the key the page shows, the
+        30-second step of the code that confirmed it, and the recovery codes shown."""
+        self.click("#totp-setup")
+        self.visible("#totp-enrol")
+        secret = self.text("#totp-secret").replace(" ", "")  # shown in groups of four
+        step = totp_step()
+        self.fill("#totp-confirm-code", pyotp.TOTP(secret).at(step * TOTP_STEP))
+        self.find("#totp-confirm-form button[type=submit]").click()
+        # REAUTH_WINDOW=0 here: turning it on always asks for the password.
+        self.visible("#password-dialog")
+        assert "Turning on two-step sign-in needs your password." in self.text(
+            "#password-dialog-text"
+        )
+        self.fill("#password-dialog-password", password)
+        self.submit("#password-dialog-form")
+        self.visible("#recovery-codes")
+        codes = [item.text for item in self.find_all("#recovery-codes-list li")]
+        return secret, step, codes
+
+    def sign_in_to_code_step(self, username: str, password: str) -> None:
+        """The password step of an account with a second factor: on to the code step."""
+        self.sign_in(username, password)
+        self.visible("#mfa-form")
+
+    def enter_code(self, code: str) -> None:
+        self.fill("#mfa-code", code)
+        self.submit("#mfa-form")
+
     def usernames(self) -> list[str]:
         self.wait.until(lambda _: self.find(".table-wrap").get_attribute("aria-busy") is None)
         # What a person reads in the first column, not the attributes behind it.
@@ -423,6 +454,28 @@ def login_token(base: str, username: str, password: str) -> str:
     status, body = call(base, "POST", "/api/sessions", {"username": username, "password": password})
     assert status == 201, body
     return body["token"]
+
+
+TOTP_STEP = 30  # seconds: every authenticator app's, and the server's
+
+
+def totp_step(moment: float | None = None) -> int:
+    """The 30-second step of `moment` (now): the server takes each step's code once only."""
+    return int(time.time() if moment is None else moment) // TOTP_STEP
+
+
+def next_totp(secret: str, used_step: int) -> str:
+    """A code of a step after `used_step`, as the app shows it: waits for that step to begin."""
+    while totp_step() <= used_step:
+        time.sleep(0.2)
+    return pyotp.TOTP(secret).now()
+
+
+def wrong_totp(secret: str) -> str:
+    """Six digits that are no code of the steps the server accepts now (one either side)."""
+    totp = pyotp.TOTP(secret)
+    accepted = {totp.at(time.time() + TOTP_STEP * shift) for shift in (-1, 0, 1, 2)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in accepted)
 
 
 # --- the scenarios ---------------------------------------------------------------------
@@ -1030,6 +1083,186 @@ def test_resend_from_my_account_delivers_a_second_mail(page: Dashboard, mailbox:
     page.click("#verify-next a")
     page.wait_for_view("My account")
     assert page.text("#account-email-badge") == "Verified"
+    assert page.console_errors() == []
+
+
+def test_two_step_sign_in_with_an_authenticator_app(
+    page: Dashboard, tmp_path: Path, screenshots: Path
+):
+    username = page.new_account("otto", "otto's passphrase")
+    assert page.text("#totp-badge") == "Off"
+    assert not page.find("#recovery-codes-new").is_displayed()
+
+    page.click("#totp-setup")
+    page.visible("#totp-enrol")
+    # The QR code is drawn in the page (no data: or blob: image under its policy), with the
+    # key as text beside it for typing in by hand.
+    assert page.find_all("#totp-qr svg[role=img] path")
+    assert re.fullmatch(r"[A-Z2-7]{4}( [A-Z2-7]{1,4})+", page.text("#totp-secret"))
+    assert page.find("#totp-app-link").get_attribute("href").startswith("otpauth://totp/")
+    page.driver.save_screenshot(str(screenshots / "totp-set-up.png"))
+    page.set_viewport(PHONE)
+    assert page.no_horizontal_scroll()
+    page.set_viewport(DESKTOP)
+    # A wrong first code turns nothing on (and needs no password to be told so).
+    secret = page.text("#totp-secret").replace(" ", "")
+    page.fill("#totp-confirm-code", "12345")
+    page.submit("#totp-confirm-form")
+    assert page.visible("#totp-confirm-code-error").text == (
+        "Enter the 6 digits your authenticator app shows."
+    )
+    page.click("#totp-enrol-cancel")
+    assert not page.find("#totp-enrol").is_displayed()
+
+    secret, used_step, codes = page.enrol_totp("otto's passphrase")
+    assert len(set(codes)) == len(codes) == 10
+    assert "They will not be shown again." in page.text("#recovery-codes-note")
+    assert page.active() == page.find("#recovery-codes-title")
+    page.wait_for_text("#totp-badge", "On")
+    assert page.text("#recovery-codes-left") == "10 recovery codes left."
+    assert page.find("#recovery-codes-new").is_displayed()
+    assert not page.find("#totp-setup").is_displayed()
+    assert "Two-step sign-in is on" in page.text("#flash")
+    page.set_viewport(PHONE)
+    assert page.no_horizontal_scroll()
+    page.set_viewport(DESKTOP)
+
+    # Copy, then Download: a text file with every code, named after the account.
+    page.driver.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": page.base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
+    page.click("#recovery-codes-copy")
+    page.wait_for_text("#flash", "Recovery codes copied.")
+    copied = page.driver.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], () => arguments[0](null));"
+    )
+    assert copied is not None, "nothing could be read back from the clipboard"
+    assert all(code in copied for code in codes)
+    page.driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    page.click("#recovery-codes-download")
+    downloaded = tmp_path / f"recovery-codes-{username}.txt"
+    page.wait.until(
+        lambda _: downloaded.exists() and all(c in downloaded.read_text() for c in codes)
+    )
+    page.click("#recovery-codes-done")
+    assert not page.find("#recovery-codes").is_displayed()
+    assert page.find_all("#recovery-codes-list li") == []  # gone from the page, too
+
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    page.sign_in_to_code_step(username, "otto's passphrase")
+    assert page.token() is None
+    assert not page.find("#signin-form").is_displayed()
+    assert page.text("#mfa-text") == (
+        "Enter the 6-digit code from your authenticator app, or a recovery code."
+    )
+    field = page.find("#mfa-code")
+    assert page.active() == field
+    assert field.get_attribute("autocomplete") == "one-time-code"
+    assert field.get_attribute("inputmode") is None  # recovery codes have letters
+    # The confirming code's step is spent: the app's next code, once its step has begun.
+    page.enter_code(next_totp(secret, used_step))
+    page.wait_for_view("Users")
+    assert page.text("#welcome") == "Welcome, Test User"
+    status, session = call(page.base, "GET", "/api/sessions/current", token=page.token())
+    assert (status, session["amr"]) == (200, ["pwd", "otp"])
+    assert page.console_errors() == []
+
+
+def test_a_recovery_code_signs_in_once_then_new_codes_and_turning_off(page: Dashboard):
+    username = page.new_account("rory", "rory's passphrase")
+    _, _, codes = page.enrol_totp("rory's passphrase")
+    page.click("#recovery-codes-done")
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+
+    # Typed as a person might: in the other case, without its dashes.
+    page.sign_in_to_code_step(username, "rory's passphrase")
+    page.enter_code(codes[0].swapcase().replace("-", ""))
+    page.wait_for_view("Users")
+    status, session = call(page.base, "GET", "/api/sessions/current", token=page.token())
+    assert (status, session["amr"]) == (200, ["pwd", "recovery_code"])
+    page.open_account()
+    page.wait_for_text("#recovery-codes-left", "9 recovery codes left.")
+
+    # Once only.
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    page.sign_in_to_code_step(username, "rory's passphrase")
+    page.enter_code(codes[0])
+    assert page.visible("#mfa-code-error").text
+    assert page.token() is None
+    page.enter_code(codes[1])
+    page.wait_for_view("Users")
+
+    # New codes (the password asked again), and the old ones stop working.
+    page.open_account()
+    page.click("#recovery-codes-new")
+    page.visible("#password-dialog")
+    page.fill("#password-dialog-password", "rory's passphrase")
+    page.submit("#password-dialog-form")
+    page.visible("#recovery-codes")
+    fresh = [item.text for item in page.find_all("#recovery-codes-list li")]
+    assert len(fresh) == 10
+    assert not set(fresh) & set(codes)
+    page.wait_for_text("#recovery-codes-left", "10 recovery codes left.")
+    assert "the old ones no longer work" in page.text("#flash")
+    page.click("#recovery-codes-done")
+
+    # Turning it off takes the password and a code: a wrong one first.
+    page.click("#totp-off")
+    assert page.active() == page.find("#totp-off-password")
+    page.fill("#totp-off-password", "rory's passphrase")
+    page.fill("#totp-off-code", codes[2])  # void since the new ones
+    page.submit("#totp-off-form")
+    assert page.visible("#totp-off-code-error").text
+    page.fill("#totp-off-password", "rory's passphrase")
+    page.fill("#totp-off-code", fresh[0])
+    page.submit("#totp-off-form")
+    page.wait_for_text("#totp-badge", "Off")
+    assert "Two-step sign-in is off" in page.text("#flash")
+    assert not page.find("#totp-off-form").is_displayed()
+    assert page.find("#totp-setup").is_displayed()
+
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    page.sign_in_as(username, "rory's passphrase")  # the password alone, again
+    assert page.console_errors() == []
+
+
+def test_a_wrong_code_keeps_the_code_step(page: Dashboard):
+    username = page.new_account("wren", "wren's passphrase")
+    secret, _, codes = page.enrol_totp("wren's passphrase")
+    page.click("#recovery-codes-done")
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    page.sign_in_to_code_step(username, "wren's passphrase")
+
+    page.enter_code(wrong_totp(secret))
+    error = page.visible("#mfa-code-error")
+    assert error.text
+    code = page.find("#mfa-code")
+    assert code.get_attribute("aria-invalid") == "true"
+    assert page.active() == code
+    assert page.find("#mfa-form").is_displayed()
+    assert page.token() is None
+    page.enter_code("")  # nothing typed: said in the page
+    assert page.visible("#mfa-code-error").text == (
+        "Enter the code from your authenticator app, or a recovery code."
+    )
+
+    # Cancel goes back to the password, and the challenge is gone with the step.
+    page.click("#mfa-cancel")
+    page.visible("#signin-form")
+    assert not page.find("#mfa-form").is_displayed()
+    assert page.active() == page.find("#signin-password")
+    page.sign_in_to_code_step(username, "wren's passphrase")
+    assert page.find("#mfa-code").get_attribute("value") == ""
+    page.enter_code(codes[0])  # the challenge of this sign-in, the wrong code forgotten
+    page.wait_for_view("Users")
     assert page.console_errors() == []
 
 

@@ -6,16 +6,30 @@ import csv
 import io
 import json
 import uuid
+from types import SimpleNamespace
 
 import argon2
 import bcrypt
 import pytest
 
 from app import create_app
-from app.helpers import consistency, tables
+from app.config import key_problem
+from app.helpers import consistency, tables, totp
+from app.helpers.keyring import new_key
 from app.helpers.state import state_of
 from tests.faults import inject_sends
-from tests.helpers import JANE, JOHN, SENT_SECRETS, basic, bearer, login, new_user, outbox
+from tests.helpers import (
+    JANE,
+    JOHN,
+    SENT_SECRETS,
+    FakeClock,
+    basic,
+    bearer,
+    enrol_totp,
+    login,
+    new_user,
+    outbox,
+)
 from tests.test_helpers_transfer import Outage, person
 
 ADA = ["ada", "--email", "ada@example.com", "--first-name", "Ada", "--last-name", "Lovelace"]
@@ -735,3 +749,65 @@ def test_verify_email_marks_it_verified_without_a_mail(run, client, app):
         "email_verified"
     ]
     assert len(outbox(app)) == sent
+
+
+# -- second factors ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def jane_with_totp(app, client):
+    clock = FakeClock()
+    state_of(app).clock = clock
+    token = login(client, "janedoe", "JanePass123")["token"]
+    secret, _ = enrol_totp(client, token, "janedoe", clock)
+    clock.advance(totp.STEP)
+    return SimpleNamespace(secret=secret, token=token, clock=clock)
+
+
+def test_reset_mfa_lets_a_user_sign_in_with_the_password_alone(run, client, jane_with_totp, caplog):
+    result = run("reset-mfa", "janedoe")
+
+    assert result.exit_code == 0
+    assert result.output == "janedoe: second factors removed, every session ended\n"
+    assert client.get("/api/user", headers=bearer(jane_with_totp.token)).status_code == 401
+    assert login(client, "janedoe", "JanePass123")["user"]["totp_enabled"] is False
+    assert "second_factors_reset username='janedoe' by='(operator)'" in caplog.text
+
+
+def test_reset_mfa_of_an_unknown_user_fails_in_one_line(run):
+    result = run("reset-mfa", "nobody")
+
+    assert result.exit_code == 1
+    assert result.output == "Error: There is no user 'nobody'.\n"
+
+
+def test_new_key_prints_a_fernet_key(run):
+    result = run("new-key")
+
+    assert result.exit_code == 0
+    assert key_problem(result.output.strip()) is None
+    assert run("new-key").output != result.output
+
+
+def test_rotate_keys_moves_secrets_to_the_newest_key(app, settings, client, jane_with_totp):
+    old = app.config["SECRET_KEYS"]
+    newest = new_key()
+    rotating = create_app({**settings, "SECRET_KEYS": f"{newest},{old}"})
+
+    result = rotating.test_cli_runner().invoke(args=["users", "rotate-keys"])
+
+    assert result.exit_code == 0
+    assert result.output == "1 secret encrypted with the newest key; older keys may go\n"
+    # The old key dropped: Jane still signs in with her app.
+    only_new = create_app({**settings, "SECRET_KEYS": newest})
+    state_of(only_new).clock = jane_with_totp.clock
+    fresh = only_new.test_client()
+    challenge = fresh.post("/api/sessions", json={"username": "janedoe", "password": "JanePass123"})
+    code = totp.code_at(jane_with_totp.secret, jane_with_totp.clock())
+    proof = {"challenge": challenge.json["challenge"], "code": code}
+    assert fresh.post("/api/sessions/mfa", json=proof).status_code == 201
+
+
+def test_show_marks_a_user_with_totp(run, jane_with_totp):
+    assert "TOTP" in run("show", "janedoe").output
+    assert "TOTP" not in run("show", "johndoe").output

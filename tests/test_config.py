@@ -13,6 +13,7 @@ from app.config import (
     startup_problems,
     validate,
 )
+from app.helpers.keyring import new_key
 
 
 @pytest.mark.parametrize(
@@ -171,7 +172,7 @@ def test_config_from_env_falls_back_to_aws_endpoint_url(environ, endpoint):
 
 
 def test_startup_needs_a_region_even_with_an_endpoint():
-    settings = settings_of(ENVIRONMENTS["production"])
+    settings = production()
     settings["AWS_ENDPOINT_URL_DYNAMODB"] = "http://127.0.0.1:8000"
 
     problems, _ = startup_problems(settings, workers=1, default_region=None)
@@ -185,9 +186,26 @@ def test_startup_needs_a_region_even_with_an_endpoint():
 # -- Production start-up checks (run.py and gunicorn.conf.py run them) -----------------------
 
 
+def production() -> dict:
+    """Production's defaults, with the key second factors need."""
+    return {**settings_of(ENVIRONMENTS["production"]), "SECRET_KEYS": new_key()}
+
+
+def test_production_refuses_second_factors_without_a_key():
+    settings = {**production(), "AWS_REGION": "eu-west-1", "SECRET_KEYS": ""}
+
+    problems, _ = startup_problems(settings, workers=1, default_region=None)
+
+    assert any(p.startswith("SECOND_FACTORS is on but SECRET_KEYS is empty") for p in problems)
+    settings["SECOND_FACTORS"] = False
+    assert not any(
+        "SECRET_KEYS" in p for p in startup_problems(settings, workers=1, default_region=None)[0]
+    )
+
+
 def production_with_mail() -> dict:
     """Production's defaults, with mail sent through SMTP to links on a public address."""
-    settings = settings_of(ENVIRONMENTS["production"])
+    settings = production()
     settings.update(MAIL_BACKEND="smtp", PUBLIC_URL="https://accounts.example.com")
     return settings
 
@@ -232,7 +250,7 @@ def test_startup_trusts_no_proxy_quietly_on_a_reachable_host(host):
 
 
 def test_production_refuses_to_seed_the_demo_users():
-    settings = settings_of(ENVIRONMENTS["production"])
+    settings = production()
     settings.update(AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1, SEED_DEMO_USERS=True)
 
     problems, _ = startup_problems(settings, workers=1, default_region=None)
@@ -270,7 +288,7 @@ def test_demo_users_on_a_reachable_host_are_warned_about(host, seed, warned):
 
 
 def test_startup_accepts_a_region_from_the_aws_configuration():
-    settings = settings_of(ENVIRONMENTS["production"])
+    settings = production()
 
     assert startup_problems(settings, workers=1, default_region="eu-west-1")[0] == []
     assert startup_problems(settings, workers=1, default_region=None)[0]
@@ -284,7 +302,7 @@ def test_startup_checks_only_production(environment):
 
 
 def test_production_refuses_the_development_dynamodb_engine():
-    settings = settings_of(ENVIRONMENTS["production"])
+    settings = production()
     settings.update(AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1, DYNAMODB_ENGINE="local")
 
     problems, _ = startup_problems(settings, workers=1, default_region=None)
@@ -318,7 +336,7 @@ def test_an_unknown_dynamodb_engine_stops_start_up():
     ],
 )
 def test_production_checks_the_mail_settings(mail, public_url, errors, warnings):
-    settings = settings_of(ENVIRONMENTS["production"])
+    settings = production()
     settings.update(
         AWS_REGION="eu-west-1", TRUSTED_PROXY_COUNT=1, MAIL_BACKEND=mail, PUBLIC_URL=public_url
     )

@@ -177,6 +177,8 @@ def test_nothing_is_loaded_from_elsewhere(client):
         if not url.endswith(".svg")  # its xmlns is a name, not something to load
     )
     for url, text in texts.items():
+        # The SVG namespace a script builds the QR code in is a name too (createElementNS).
+        text = text.replace('"http://www.w3.org/2000/svg"', "")
         assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", text, re.I), url
         assert "@import" not in text, url
     for attrs in Page(html).all("a"):

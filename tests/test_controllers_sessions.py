@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from app import create_app
-from app.helpers import sessions, tables
+from app.helpers import sessions, tables, totp
 from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
 from app.models import Credentials
@@ -19,6 +19,7 @@ from tests.helpers import (
     basic,
     bearer,
     before_first,
+    enrol_totp,
     login,
     new_user,
 )
@@ -350,6 +351,8 @@ def test_list_sessions_shows_live_sessions_without_tokens(client, clock):
         "id",
         "created_at",
         "authenticated_at",
+        "amr",
+        "second_factor_at",
         "last_seen_at",
         "expires_at",
         "current",
@@ -815,3 +818,214 @@ def test_an_ended_or_expired_session_cannot_be_ended_again(client, clock):
     again = client.delete(f"/api/users/janedoe/sessions/{session_id}", headers=JANE)
 
     assert again.status_code == 404
+
+
+# -- the second step of a sign-in ----------------------------------------------------------
+
+
+@pytest.fixture
+def jane_totp(client, clock):
+    """Jane with TOTP on (set up in a session of her own): her secret and recovery codes."""
+    secret, codes = enrol_totp(
+        client, login(client, "janedoe", "JanePass123")["token"], "janedoe", clock
+    )
+    clock.advance(totp.STEP)
+    return secret, codes
+
+
+JANE_LOGIN = {"username": "janedoe", "password": "JanePass123"}
+
+
+def challenge_for(client, credentials=JANE_LOGIN):
+    response = client.post("/api/sessions", json=credentials)
+    assert response.status_code == 202, response.json
+    return response.json
+
+
+def test_login_with_a_second_factor_answers_202_with_a_challenge_and_no_token(
+    client, clock, jane_totp
+):
+    response = client.post("/api/sessions", json=JANE_LOGIN)
+
+    assert response.status_code == 202
+    assert response.mimetype == "application/json"
+    body = response.json
+    assert set(body) == {"challenge", "methods", "expires_at"}
+    assert body["methods"] == ["totp", "recovery_code"]
+    assert len(base64.urlsafe_b64decode(body["challenge"] + "=")) == 32
+    assert "Location" not in response.headers
+
+
+def test_a_wrong_first_step_is_the_same_401_with_or_without_a_second_factor(client, jane_totp):
+    with_factor = client.post("/api/sessions", json={**JANE_LOGIN, "password": "nope nope"})
+    without = client.post("/api/sessions", json={"username": "johndoe", "password": "nope nope"})
+
+    assert with_factor.status_code == without.status_code == 401
+    assert with_factor.get_data() == without.get_data()
+
+
+def test_mfa_step_opens_a_session_recording_both_factors(client, clock, jane_totp):
+    challenge = challenge_for(client)["challenge"]
+
+    response = client.post(
+        "/api/sessions/mfa",
+        json={"challenge": challenge, "code": totp.code_at(jane_totp[0], clock())},
+    )
+
+    assert response.status_code == 201
+    assert response.headers["Location"].endswith("/api/sessions/current")
+    current = client.get("/api/sessions/current", headers=bearer(response.json["token"])).json
+    assert current["amr"] == ["pwd", "otp"]
+    assert current["second_factor_at"] == current["created_at"]
+
+
+def test_a_session_without_a_second_step_says_password_only(client):
+    token = login(client)["token"]
+
+    current = client.get("/api/sessions/current", headers=bearer(token)).json
+
+    assert (current["amr"], current["second_factor_at"]) == (["pwd"], None)
+
+
+def test_mfa_step_with_a_recovery_code_records_it(client, jane_totp):
+    challenge = challenge_for(client)["challenge"]
+
+    response = client.post(
+        "/api/sessions/mfa", json={"challenge": challenge, "code": jane_totp[1][0]}
+    )
+
+    current = client.get("/api/sessions/current", headers=bearer(response.json["token"])).json
+    assert current["amr"] == ["pwd", "recovery_code"]
+
+
+def test_mfa_step_keeps_the_challenge_after_a_wrong_code(client, clock, jane_totp):
+    challenge = challenge_for(client)["challenge"]
+
+    wrong = client.post("/api/sessions/mfa", json={"challenge": challenge, "code": "000000"})
+    right = client.post(
+        "/api/sessions/mfa",
+        json={"challenge": challenge, "code": totp.code_at(jane_totp[0], clock())},
+    )
+
+    body = assert_problem(wrong, 422)
+    assert [e["field"] for e in body["errors"]] == ["code"]
+    assert right.status_code == 201
+
+
+def test_mfa_challenge_is_single_use(client, clock, jane_totp):
+    challenge = challenge_for(client)["challenge"]
+    first = {"challenge": challenge, "code": totp.code_at(jane_totp[0], clock())}
+    assert client.post("/api/sessions/mfa", json=first).status_code == 201
+    clock.advance(totp.STEP)
+
+    again = {"challenge": challenge, "code": totp.code_at(jane_totp[0], clock())}
+    assert client.post("/api/sessions/mfa", json=again).status_code == 401
+
+
+def test_mfa_challenge_expires(app, client, clock, jane_totp):
+    challenge = challenge_for(client)["challenge"]
+    clock.advance(app.config["MFA_CHALLENGE_TTL"])
+
+    proof = {"challenge": challenge, "code": totp.code_at(jane_totp[0], clock())}
+    assert client.post("/api/sessions/mfa", json=proof).status_code == 401
+
+
+@pytest.mark.parametrize("challenge", ["", "x" * 43, "é" * 10, "a" * 300])
+def test_mfa_step_refuses_a_made_up_challenge(client, jane_totp, challenge):
+    response = client.post("/api/sessions/mfa", json={"challenge": challenge, "code": "123456"})
+
+    assert response.status_code in (401, 422)
+    assert response.status_code == 401 or challenge in ("", "a" * 300)
+
+
+def test_mfa_step_refuses_a_replayed_code(client, clock, jane_totp):
+    code = totp.code_at(jane_totp[0], clock())
+    first = client.post(
+        "/api/sessions/mfa", json={"challenge": challenge_for(client)["challenge"], "code": code}
+    )
+    assert first.status_code == 201
+
+    replay = {"challenge": challenge_for(client)["challenge"], "code": code}
+    assert client.post("/api/sessions/mfa", json=replay).status_code == 422
+
+
+def test_mfa_challenge_dies_with_a_password_change(client, clock, jane_totp):
+    challenge = challenge_for(client)["challenge"]
+    change = {"password": "a whole new password", "current_password": "JanePass123"}
+    assert client.patch("/api/users/janedoe", headers=JANE, json=change).status_code == 200
+
+    proof = {"challenge": challenge, "code": totp.code_at(jane_totp[0], clock())}
+    assert client.post("/api/sessions/mfa", json=proof).status_code == 401
+
+
+def test_wrong_codes_lock_the_second_step_not_the_password(app, client, clock, jane_totp):
+    threshold = app.config["LOCKOUT_THRESHOLD"]
+    challenge = challenge_for(client)["challenge"]
+    for _ in range(threshold):
+        client.post("/api/sessions/mfa", json={"challenge": challenge, "code": "000000"})
+
+    locked = client.post(
+        "/api/sessions/mfa",
+        json={"challenge": challenge, "code": totp.code_at(jane_totp[0], clock())},
+    )
+
+    assert assert_problem(locked, 429)["detail"].startswith("Too many wrong codes")
+    assert int(locked.headers["Retry-After"]) >= 1
+    # The password's own count is untouched: the first step still answers.
+    assert client.post("/api/sessions", json=JANE_LOGIN).status_code == 202
+    clock.advance(int(locked.headers["Retry-After"]))
+    proof = {
+        "challenge": challenge_for(client)["challenge"],
+        "code": totp.code_at(jane_totp[0], clock()),
+    }
+    assert client.post("/api/sessions/mfa", json=proof).status_code == 201
+
+
+def test_wrong_passwords_do_not_lock_the_second_step(app, client, clock, jane_totp):
+    challenge = challenge_for(client)["challenge"]
+    for _ in range(app.config["LOCKOUT_THRESHOLD"]):
+        client.post("/api/sessions", json={**JANE_LOGIN, "password": "nope nope"})
+
+    proof = {"challenge": challenge, "code": totp.code_at(jane_totp[0], clock())}
+    assert client.post("/api/sessions/mfa", json=proof).status_code == 201
+
+
+def test_reauthentication_with_a_code_steps_the_session_up(client, clock, jane_totp):
+    first = client.post(
+        "/api/sessions/mfa",
+        json={"challenge": challenge_for(client)["challenge"], "code": jane_totp[1][0]},
+    )
+    token = first.json["token"]
+    clock.advance(totp.STEP)
+
+    response = client.post(
+        "/api/sessions/current/reauthentication",
+        headers=bearer(token),
+        json={"code": totp.code_at(jane_totp[0], clock())},
+    )
+
+    assert response.status_code == 200
+    assert response.json["amr"] == ["pwd", "recovery_code", "otp"]
+    assert response.json["second_factor_at"] == response.json["authenticated_at"]
+
+
+def test_reauthentication_takes_a_password_or_a_code_not_both(client):
+    token = login(client)["token"]
+
+    both = {"password": "JohnPass123", "code": "123456"}
+    response = client.post(
+        "/api/sessions/current/reauthentication", headers=bearer(token), json=both
+    )
+
+    assert_problem(response, 422)
+
+
+def test_reauthentication_with_a_code_needs_a_second_factor(client):
+    token = login(client)["token"]
+
+    response = client.post(
+        "/api/sessions/current/reauthentication", headers=bearer(token), json={"code": "123456"}
+    )
+
+    body = assert_problem(response, 422)
+    assert [e["field"] for e in body["errors"]] == ["code"]

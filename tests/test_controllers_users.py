@@ -16,7 +16,15 @@ from tests.helpers import JANE, JOHN, assert_problem, basic, bearer, login, new_
 PASSWORD = "correct horse battery"
 ALICE = basic("alice", PASSWORD)
 PUBLIC_FIELDS = {"username", "first_name", "last_name", "account_type"}
-SELF_FIELDS = PUBLIC_FIELDS | {"email", "email_verified", "created_at", "updated_at", "disabled"}
+SELF_FIELDS = PUBLIC_FIELDS | {
+    "email",
+    "email_verified",
+    "created_at",
+    "updated_at",
+    "disabled",
+    "totp_enabled",
+    "recovery_codes_left",
+}
 
 
 def assert_refused_credentials(response):

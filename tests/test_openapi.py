@@ -28,12 +28,12 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from app import create_app
 from app.config import ProductionConfig, TestingConfig, settings_of
-from app.helpers import notices, tables, users
+from app.helpers import factors, notices, sessions, tables, totp, users
 from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
 from app.helpers.tables.login_failures import FAILURES
 from app.helpers.users import encode_cursor
-from app.models import UserCreate, canonical_username
+from app.models import Credentials, UserCreate, canonical_username
 from tests.helpers import JOHN, SENT_SECRETS, assert_no_secret, basic, drain_mail, new_user
 
 PROBLEM = "application/problem+json"
@@ -221,11 +221,23 @@ CONTEXT_DEPENDENT_REFUSALS = (
     ("current_password", "is required to set a new password"),
     ("password", "is not the current password"),  # reauthentication
     ("username", "give username or email, or sign in"),  # an anonymous `{}` verification
+    ("code", "is not a valid code"),  # a second factor's code: any string is schema-valid
+    ("code", "no second factor is set up"),  # reauthenticating by code without one
 )
 # A mailed token is opaque: any string is schema-valid, and the fuzzer's are never real.
 TOKEN_ROUTES = ("POST /api/password-resets/confirm", "POST /api/email-verifications/confirm")
 # The account whose mailed tokens the runs use (a reset changes its password).
 MAILED = "mailed-1"
+# The account with TOTP whose second sign-in step the runs use, and its password.
+SECOND = "second-1"
+SECOND_PASSWORD = new_user()["password"]
+# Second factors are set up by their owner: the run's Basic credentials are johndoe's.
+OWN_FACTORS = (
+    "POST /api/users/{username}/totp",
+    "POST /api/users/{username}/totp/confirm",
+    "DELETE /api/users/{username}/totp",
+    "POST /api/users/{username}/recovery-codes",
+)
 
 
 @dataclass
@@ -244,6 +256,7 @@ class FuzzRun:
     # Production's budgets and the lockout in force: 429s are the point, not a setup failure.
     budgets: bool = False
     documented: set[str] = field(default_factory=set)  # the statuses the operation lists
+    codes: list[str] = field(default_factory=list)  # SECOND's recovery codes not used yet
 
     def login(self) -> str:
         response = self.client.post("/api/sessions", json=JANE_LOGIN)
@@ -265,6 +278,39 @@ class FuzzRun:
             token = notices.issue_token(state, user, purpose)
         self.secrets += [token, notices.hash_of(token) or ""]
         return token
+
+    def with_totp(self, username: str) -> tuple[str, list[str]]:
+        """Set up TOTP for `username` anew, as its owner would: its secret and recovery codes."""
+        app = self.client.application
+        state = state_of(app)
+        with app.app_context():
+            if tables.users.get(state.store, username) is None:
+                data = UserCreate(**new_user(username=username, email=f"{username}@example.com"))
+                users.create_user(state, data=data, actor=users.OPERATOR)
+            factors.reset(state, username=username, by="(fuzz set-up)")
+            user = users.get_user(state, username=username)
+            secret = factors.start_totp(state, actor=user, username=username).secret
+            codes = factors.confirm_totp(
+                state,
+                actor=users.get_user(state, username=username),
+                username=username,
+                code=totp.code_at(secret, state.now()),
+                session=None,
+                password_checked=True,
+            ).recovery_codes
+        self.secrets += [secret, *codes]
+        return secret, codes
+
+    def second_step(self) -> dict[str, str]:
+        """A real challenge of SECOND's and one of its unused recovery codes (secrets too)."""
+        if not self.codes:
+            self.codes = self.with_totp(SECOND)[1]
+        app = self.client.application
+        credentials = Credentials(username=SECOND, password=SECOND_PASSWORD)
+        with app.app_context():
+            challenge = sessions.login(state_of(app), credentials=credentials).challenge
+        self.secrets += [challenge, notices.hash_of(challenge) or ""]
+        return {"challenge": challenge, "code": self.codes.pop()}
 
     def leaks(self, text: str) -> list[str]:
         """Password hashes, and secrets the fuzzer did not itself send as data, in `text`.
@@ -435,7 +481,7 @@ def _carries_credentials(case: Any) -> bool:
     """Whether the input itself is a username and password (a 401 is then about the input)."""
     label = case.operation.label
     query = case.query if isinstance(case.query, dict) else {}
-    return label in ("POST /api/sessions", REAUTHENTICATION) or (
+    return label in ("POST /api/sessions", "POST /api/sessions/mfa", REAUTHENTICATION) or (
         label == "GET /api/user" and bool(query)
     )
 
@@ -483,6 +529,27 @@ def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
         and _pick(case.body, (True,))
     ):
         case.body["token"] = run.mailed_token(label)
+    if label == "POST /api/sessions/mfa" and valid and _pick(case.body, (True,)):
+        case.body = run.second_step()
+    if label in OWN_FACTORS and valid:
+        # His own account (the others' answer 403 whatever is sent); Basic proves the
+        # password in the request, as a recent proof must.
+        path["username"] = ADMIN
+        if label.endswith("/confirm"):
+            with run.client.application.app_context():
+                state = state_of(run.client.application)
+                factors.reset(state, username=ADMIN, by="(fuzz set-up)")
+                admin = users.get_user(state, username=ADMIN)
+                secret = factors.start_totp(state, actor=admin, username=ADMIN).secret
+            run.secrets.append(secret)
+            case.body = {"code": totp.code_at(secret, state.now())}
+        elif label.startswith("POST") and label.endswith("/totp"):
+            with run.client.application.app_context():
+                factors.reset(state_of(run.client.application), username=ADMIN, by="(fuzz)")
+        else:
+            _, codes = run.with_totp(ADMIN)
+            if label.startswith("DELETE"):
+                case.body = {"password": "JohnPass123", "code": codes[0]}
     if label == "GET /api/user" and valid:
         choice = _pick(case.query, ({}, JANE_LOGIN))
         case.query = dict(choice) if choice is not None else case.query

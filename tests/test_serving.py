@@ -17,6 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from app.helpers.keyring import new_key
 from app.serving import (
     child_environment,
     free_port,
@@ -324,11 +325,13 @@ def test_load_settings_exits_naming_every_startup_problem(monkeypatch, root_logg
     with pytest.raises(SystemExit) as exited:
         load_settings(workers=1)
 
-    assert str(exited.value.code) == (
+    assert str(exited.value.code).splitlines() == [
         "configuration error: no DynamoDB configured: set AWS_REGION (AWS) or "
         "AWS_ENDPOINT_URL_DYNAMODB (a DynamoDB-compatible server); production never starts "
-        "an embedded one"
-    )
+        "an embedded one",
+        "configuration error: SECOND_FACTORS is on but SECRET_KEYS is empty: TOTP secrets are "
+        "encrypted with it (generate one with `flask users new-key`)",
+    ]
 
 
 def test_load_settings_warns_with_gunicorns_worker_count(monkeypatch, root_logging, caplog):
@@ -339,6 +342,7 @@ def test_load_settings_warns_with_gunicorns_worker_count(monkeypatch, root_loggi
     monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
     monkeypatch.setenv("MAIL_BACKEND", "ses")
     monkeypatch.setenv("PUBLIC_URL", "https://accounts.example.com")
+    monkeypatch.setenv("SECRET_KEYS", new_key())
 
     # load_settings gives the root logger a handler of its own: listen on the logger itself.
     logger = logging.getLogger("app.serve")

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 from flask import Request, g, request
 
-from app.errors import Forbidden, Unauthorized
-from app.helpers import sessions
+from app.errors import Unauthorized
+from app.helpers import sessions, users
 from app.helpers.credentials import check_password
 from app.helpers.state import current_state
 from app.models import SessionItem, UserItem
@@ -151,7 +151,10 @@ def _caller(declared: Access) -> Caller | None:
     else:
         # Includes Basic where only a token works: refused before any password is checked.
         raise Unauthorized()
-    if declared.admin and not caller.user.is_admin:
-        raise Forbidden("This needs an admin account.")
+    if state.factors.withholds(caller.user, caller.session):
+        # REQUIRE_ADMIN_MFA: until a second factor is proven, an admin's own account only.
+        caller = Caller(caller.user.withholding_admin(), caller.session)
+    if declared.admin:
+        users.require_admin(caller.user, "This needs an admin account.")
     g.username = caller.user.username
     return caller

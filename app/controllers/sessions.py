@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from apiflask import APIBlueprint
-from flask import g, request, url_for
+from typing import Any
 
-from app.controllers.access import BEARER_ONLY, LOGIN, REQUIRED, Caller, access
+from apiflask import APIBlueprint
+from flask import g, jsonify, make_response, request, url_for
+
+from app.controllers.access import ANONYMOUS, BEARER_ONLY, LOGIN, REQUIRED, Caller, access
 from app.helpers import sessions
 from app.helpers.state import current_state
-from app.models import Client, Credentials, LoginResult, Reauthentication, SessionPublic
-from app.openapi import responses
+from app.models import (
+    Client,
+    Credentials,
+    LoginResult,
+    Reauthentication,
+    SecondFactorChallenge,
+    SecondFactorProof,
+    SessionPublic,
+)
+from app.openapi import responses, second_step
+from app.security import token_budget
 
 bp = APIBlueprint("sessions", __name__, url_prefix="/api", tag="Sessions")
 
@@ -17,12 +28,50 @@ bp = APIBlueprint("sessions", __name__, url_prefix="/api", tag="Sessions")
 @bp.post("/sessions")
 @bp.input(Credentials, arg_name="credentials")
 @bp.output(LoginResult, status_code=201)
-@bp.doc(responses=responses(status=201, headers={"Location": "The session's URL"}))
+@bp.doc(
+    responses={
+        **responses(status=201, headers={"Location": "The session's URL"}),
+        202: second_step("The password is right; the account asks for a second factor"),
+    }
+)
 @access(LOGIN)
-def login(credentials: Credentials) -> tuple:
-    """Log in: a new bearer token for every login, shown once."""
-    client = Client(address=request.remote_addr or "", user_agent=request.user_agent.string)
-    result = sessions.login(current_state(), credentials=credentials, client=client)
+def login(credentials: Credentials) -> Any:
+    """Log in: a new bearer token for every login, shown once.
+
+    For an account with a second factor, the right password answers 202 with a challenge
+    instead: send it with a code to POST /api/sessions/mfa within MFA_CHALLENGE_TTL.
+    """
+    result = sessions.login(current_state(), credentials=credentials, client=_client())
+    if isinstance(result, SecondFactorChallenge):
+        # Not the declared output: a response of its own, documented by `second_step`.
+        return make_response(jsonify(result.model_dump(mode="json")), 202)
+    return _opened(result)
+
+
+@bp.post("/sessions/mfa")
+@bp.input(SecondFactorProof, arg_name="proof")
+@bp.output(LoginResult, status_code=201)
+@bp.doc(responses=responses(401, status=201, headers={"Location": "The session's URL"}))
+@token_budget
+@access(ANONYMOUS)
+def complete_login(proof: SecondFactorProof) -> tuple:
+    """The second step of a login: the challenge and a TOTP code or a recovery code.
+
+    Answers as a login does. A wrong code is a 422 on `code` (the challenge stays usable);
+    an unknown, used or expired challenge is a 401: log in again. Wrong codes lock the
+    second step as wrong passwords lock the first, each on its own count.
+    """
+    result = sessions.complete_sign_in(
+        current_state(), challenge=proof.challenge, code=proof.code, client=_client()
+    )
+    return _opened(result)
+
+
+def _client() -> Client:
+    return Client(address=request.remote_addr or "", user_agent=request.user_agent.string)
+
+
+def _opened(result: LoginResult) -> tuple:
     g.username = result.user.username
     return result, 201, {"Location": url_for(".get_current_session")}
 
@@ -41,14 +90,15 @@ def get_current_session(caller: Caller) -> SessionPublic:
 @bp.output(SessionPublic)
 @access(BEARER_ONLY, password_fields=("password",))
 def reauthenticate(proof: Reauthentication, caller: Caller) -> SessionPublic:
-    """Prove the password again in this session, for changes that need a recent proof.
+    """Prove the password, or a second factor, again in this session.
 
-    Changing one's own email and deleting one's own account need the password proven within
-    REAUTH_WINDOW (10 minutes by default). A wrong password is a 422 on `password`: the
-    session stays valid.
+    Changing one's own email, deleting one's own account and second-factor changes need a
+    proof within REAUTH_WINDOW (10 minutes by default). A code (TOTP or recovery) also
+    steps the session up to a second factor, as REQUIRE_ADMIN_MFA asks of admins. A wrong
+    password or code is a 422 on its field: the session stays valid.
     """
     return sessions.reauthenticate(
-        current_state(), session=caller.bearer_session(), password=proof.password
+        current_state(), session=caller.bearer_session(), password=proof.password, code=proof.code
     )
 
 

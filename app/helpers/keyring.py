@@ -60,6 +60,18 @@ class Keyring:
         except (InvalidToken, UnicodeError) as exc:
             raise Undecryptable() from exc
 
+    @classmethod
+    def for_app(cls, settings: Mapping[str, Any]) -> Keyring:
+        """SECRET_KEYS; outside production, a key made for this process when there is none.
+
+        Such a key dies with the process: what it encrypted is unreadable after a restart
+        (recovery codes still sign in). Production refuses to start without one instead.
+        """
+        ring = cls.from_config(settings)
+        if ring.ready or settings["APP_ENV"] == "production":
+            return ring
+        return cls((new_key(),))
+
     def _fernet(self) -> MultiFernet:
         if not self.keys:
             raise RuntimeError("SECRET_KEYS is empty: there is no key to encrypt with")

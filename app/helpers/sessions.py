@@ -22,16 +22,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.errors import NotFound, Unauthorized, ValidationFailed
-from app.helpers import events, tables, users
+from app.helpers import events, factors, notices, tables, users
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
 from app.helpers.tables import Changed
 from app.models import (
+    AuthenticationMethod,
     Client,
     Credentials,
     LoginResult,
+    SecondFactorChallenge,
+    SecondFactorMethod,
     SessionItem,
     SessionPublic,
+    TokenItem,
     UserItem,
     canonical_username,
     printable,
@@ -106,10 +110,83 @@ def parse_token(token: str) -> tuple[str, str]:
 
 def login(
     state: AppState, *, credentials: Credentials, client: Client | None = None
-) -> LoginResult:
-    """Check the credentials (under the lockout) and open a new session: a new token."""
-    client = client or Client()
+) -> LoginResult | SecondFactorChallenge:
+    """Check the credentials (under the lockout) and open a new session: a new token.
+
+    For an account with a second factor, the right password opens nothing yet: it gives
+    a challenge for `complete_sign_in`, single use and short-lived.
+    """
     user = check_password(state, username=credentials.username, password=credentials.password)
+    if user.has_second_factor:
+        return _challenge(state, user)
+    return open_session(state, user, client=client or Client(), amr=["pwd"])
+
+
+def complete_sign_in(
+    state: AppState, *, challenge: str, code: str, client: Client | None = None
+) -> LoginResult:
+    """The second step of a sign-in: the challenge of the first, and a TOTP or recovery code.
+
+    An unknown, used or expired challenge (or one whose account has changed since: a new
+    password, disabled) is `Unauthorized`: start again. A wrong code is a 422 on `code` and
+    counts under the second step's own lockout; the challenge stays usable until it expires.
+    """
+    stored_as = notices.hash_of(challenge)
+    token = tables.tokens.get(state.store, stored_as) if stored_as else None
+    now = state.now()
+    if token is None or token.purpose != "sign_in" or token.expires_at <= now:
+        raise Unauthorized()
+    user = tables.users.get(state.store, token.username)
+    if user is None or user.disabled or _stamp(user) != token.account_stamp:
+        tables.tokens.discard(state.store, token.token_hash)
+        raise Unauthorized()
+    method, spend = factors.check_code(state, user, code)
+    try:
+        tables.tokens.use(state.store, token, now=int(now), writes=[spend])
+    except tables.tokens.Spent as exc:
+        raise Unauthorized() from exc
+    except Changed as exc:  # the code was used by another request meanwhile
+        raise ValidationFailed(
+            errors=[{"location": "json", "field": "code", "detail": "was used already"}]
+        ) from exc
+    factors.forgive(state, user)
+    events.emit("second_factor_passed", username=user.username, method=method)
+    return open_session(state, user, client=client or Client(), amr=["pwd", method])
+
+
+def _challenge(state: AppState, user: UserItem) -> SecondFactorChallenge:
+    """Store a new sign-in challenge for `user` (its hash only); the challenge."""
+    challenge = secrets.token_urlsafe(32)
+    moment = int(state.now())
+    expires = moment + state.factors.challenge_ttl
+    tables.tokens.insert(
+        state.store,
+        TokenItem(
+            token_hash=notices.hash_of(challenge) or "",
+            purpose="sign_in",
+            username=user.username,
+            email=user.email,
+            account_stamp=_stamp(user),
+            created_at=moment,
+            expires_at=expires,
+        ),
+    )
+    events.emit("second_factor_asked", username=user.username)
+    methods: list[SecondFactorMethod] = ["totp"] if user.totp_secret else []
+    if user.recovery_codes:
+        methods.append("recovery_code")
+    return SecondFactorChallenge(challenge=challenge, methods=methods, expires_at=iso(expires))
+
+
+def _stamp(user: UserItem) -> str:
+    """What a challenge keeps of its account: a new password, email or session key ends it."""
+    return f"{notices.account_stamp(user)}:{user.session_key}"
+
+
+def open_session(
+    state: AppState, user: UserItem, *, client: Client, amr: list[AuthenticationMethod]
+) -> LoginResult:
+    """A new session for `user`, authenticated by `amr`: its token, shown once."""
     token = issue_token(user.username)
     moment = int(state.now())
     absolute = moment + state.session_policy.ttl
@@ -126,6 +203,8 @@ def login(
         # What the client says of itself: kept short and printable, it is shown back.
         user_agent=printable(client.user_agent)[:USER_AGENT_LENGTH],
         address=client.address,
+        amr=amr,
+        second_factor_at=moment if len(amr) > 1 else None,
     )
     tables.sessions.insert(state.store, session)
     return LoginResult(token=token, expires_at=iso(session.expires_at), user=user.self_view())
@@ -163,25 +242,55 @@ def _touch(state: AppState, session: SessionItem, *, now: float) -> SessionItem:
     return session.model_copy(update={"last_seen_at": moment, "expires_at": expires})
 
 
-def reauthenticate(state: AppState, *, session: SessionItem, password: str) -> SessionPublic:
-    """Prove the password again in a session, for the sensitive changes REAUTH_WINDOW guards.
+def reauthenticate(
+    state: AppState, *, session: SessionItem, password: str | None = None, code: str | None = None
+) -> SessionPublic:
+    """Prove the password, or a second factor, again in a session (REAUTH_WINDOW's changes).
 
-    A wrong password is a 422 on the field (the session stays valid) and counts under the
-    lockout like any other.
+    A second factor also steps the session up: it then counts as signed in with one (for
+    REQUIRE_ADMIN_MFA). A wrong password or code is a 422 on its field (the session stays
+    valid) and counts under its own lockout.
     """
-    try:
-        check_password(state, username=session.username, password=password, signing_in=False)
-    except Unauthorized as exc:
-        detail = "is not the current password"
-        errors = [{"location": "json", "field": "password", "detail": detail}]
-        raise ValidationFailed(errors=errors) from exc
     moment = int(state.now())
-    try:
-        tables.sessions.set_authenticated(state.store, session.token_hash, at=moment)
-    except Changed as exc:  # logged out by a concurrent request
-        raise Unauthorized() from exc
-    events.emit("reauthenticated", username=session.username, session=session.id)
-    return view(session.model_copy(update={"authenticated_at": moment}), current=session)
+    if code is not None:
+        user = users.get_user(state, username=session.username)
+        if not user.has_second_factor:
+            raise ValidationFailed(
+                errors=[
+                    {"location": "json", "field": "code", "detail": "no second factor is set up"}
+                ]
+            )
+        method, spend = factors.check_code(state, user, code)
+        amr: list[AuthenticationMethod] = [m for m in session.amr if m != method] + [method]
+        try:
+            tables.sessions.step_up(
+                state.store, session.token_hash, at=moment, amr=amr, spend=spend
+            )
+        except Changed as exc:  # logged out, or the code used meanwhile
+            raise Unauthorized() from exc
+        factors.forgive(state, user)
+        update: dict[str, Any] = {
+            "authenticated_at": moment,
+            "second_factor_at": moment,
+            "amr": amr,
+        }
+    else:
+        try:
+            check_password(
+                state, username=session.username, password=password or "", signing_in=False
+            )
+        except Unauthorized as exc:
+            detail = "is not the current password"
+            errors = [{"location": "json", "field": "password", "detail": detail}]
+            raise ValidationFailed(errors=errors) from exc
+        try:
+            tables.sessions.set_authenticated(state.store, session.token_hash, at=moment)
+        except Changed as exc:  # logged out by a concurrent request
+            raise Unauthorized() from exc
+        update = {"authenticated_at": moment}
+        method = "pwd"
+    events.emit("reauthenticated", username=session.username, session=session.id, method=method)
+    return view(session.model_copy(update=update), current=session)
 
 
 def logout(state: AppState, *, session: SessionItem) -> None:
@@ -242,4 +351,6 @@ def view(session: SessionItem, *, current: SessionItem | None) -> SessionPublic:
         current=current is not None and session.id == current.id,
         user_agent=session.user_agent or None,
         address=session.address or None,
+        amr=session.amr,
+        second_factor_at=iso(session.second_factor_at) if session.second_factor_at else None,
     )

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from flask_limiter import Limiter
 
     from app.helpers.dynamo import DynamoInterface
+    from app.helpers.factors import FactorPolicy
     from app.helpers.health import Readiness
+    from app.helpers.keyring import Keyring
     from app.helpers.lockout import LockoutPolicy
     from app.helpers.mail import Mailer
     from app.helpers.messages import Composer
@@ -46,6 +48,8 @@ class AppState:
     mailer: Mailer  # sends off the request path (app/helpers/mail.py)
     messages: Composer  # writes the mails from templates (app/helpers/messages.py)
     email_policy: EmailPolicy  # mailed links, mails per account, verified sign-in
+    keyring: Keyring  # encrypts second factors' secrets (SECRET_KEYS)
+    factors: FactorPolicy  # second factors: on or off, who needs one, the sign-in's wait
     # Every stored time comes from here; tests put a clock they move by hand.
     clock: Clock = field(default=time.time)
 

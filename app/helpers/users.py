@@ -14,6 +14,7 @@ from app.errors import (
     Forbidden,
     NotFound,
     ReauthenticationRequired,
+    SecondFactorRequired,
     Unauthorized,
     ValidationFailed,
 )
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_RACE = "A concurrent request changed this user; retry."
+RACE = "A concurrent request changed this user; retry."
 _BAD_CURSOR = "The cursor is not valid; start again from the first page."
 _LAST_ADMIN = "{username!r} is the last admin: make another admin first."
 _COUNT_PAGE = 100
@@ -101,8 +102,7 @@ def find_by_email(state: AppState, *, email: str, actor: UserItem | None) -> lis
     """
     if actor is None:
         raise Unauthorized()
-    if not actor.is_admin:
-        raise Forbidden("Only an admin can search by email.")
+    require_admin(actor, "Only an admin can search by email.")
     user = tables.users.with_email(state.store, email)
     return [user.summary()] if user is not None else []
 
@@ -112,11 +112,14 @@ def create_user(state: AppState, *, data: UserCreate, actor: UserItem | None) ->
 
     Only an admin may create an admin, or a user whose email is verified already.
     """
-    admin = actor is not None and actor.is_admin
-    if data.account_type == "admin_user" and not admin:
-        raise Forbidden("Only an admin can create an admin account.")
-    if data.email_verified and not admin:
-        raise Forbidden("Only an admin can create an account whose email is verified.")
+    for wanted, refusal in (
+        (data.account_type == "admin_user", "Only an admin can create an admin account."),
+        (data.email_verified, "Only an admin can create an account whose email is verified."),
+    ):
+        if wanted:
+            if actor is None:
+                raise Forbidden(refusal)
+            require_admin(actor, refusal)
     check_policy(data.password, username=data.username, email=data.email)
     user = _insert(state, data)
     if not user.email_verified:
@@ -160,7 +163,7 @@ def insert_user(state: AppState, user: UserItem) -> None:
     except Claimed as exc:
         raise Conflict(_TAKEN[exc.field].format(username=user.username)) from exc
     except Changed as exc:
-        raise Conflict(_RACE) from exc
+        raise Conflict(RACE) from exc
 
 
 def get_user(state: AppState, *, username: str) -> UserItem:
@@ -187,8 +190,8 @@ def check_directory(directory: str, *, actor: UserItem | None) -> None:
         return
     if actor is None:
         raise Unauthorized()
-    if directory == "admins" and not actor.is_admin:
-        raise Forbidden("Only admins can read other users' accounts.")
+    if directory == "admins":
+        require_admin(actor, "Only admins can read other users' accounts.")
 
 
 def view_of(user: UserItem, *, actor: UserItem | None) -> UserSelf | UserPublic:
@@ -217,8 +220,7 @@ def list_users(
     if prefix is not None:
         if actor is None:
             raise Unauthorized()
-        if not actor.is_admin:
-            raise Forbidden("Only an admin can search by username prefix.")
+        require_admin(actor, "Only an admin can search by username prefix.")
         start = prefix.lower()
         found, more = tables.users.search(state.store, prefix=start, limit=limit, after=after)
         return found, encode_cursor(found[-1].username) if more else None
@@ -251,12 +253,12 @@ def update_user(
     """
     target = authorize(actor, username)
     fields: dict[str, Any] = changes.changes()
-    if "account_type" in fields and not actor.is_admin:
-        raise Forbidden("Only an admin can change an account type.")
-    if "disabled" in fields and not actor.is_admin:
-        raise Forbidden("Only an admin can disable or enable an account.")
-    if "email_verified" in fields and not actor.is_admin:
-        raise Forbidden("Only an admin can mark an email verified; open the mailed link.")
+    if "account_type" in fields:
+        require_admin(actor, "Only an admin can change an account type.")
+    if "disabled" in fields:
+        require_admin(actor, "Only an admin can disable or enable an account.")
+    if "email_verified" in fields:
+        require_admin(actor, "Only an admin can mark an email verified; open the mailed link.")
     if fields.get("disabled") and actor.username == target:
         raise Forbidden("You cannot disable your own account: another admin can.")
     current = get_user(state, username=target)
@@ -272,7 +274,7 @@ def update_user(
     own = actor.username == target
     proven = False
     if own and fields.get("email", current.email) != current.email:
-        _require_recent_proof(
+        require_recent_proof(
             state,
             target,
             changes.current_password,
@@ -328,7 +330,7 @@ def _write_changes(
     except Changed as exc:
         if tables.users.get(state.store, current.username) is None:
             raise NotFound(f"There is no user {current.username!r}.") from exc
-        raise Conflict(_RACE) from exc
+        raise Conflict(RACE) from exc
 
 
 def delete_user(
@@ -346,7 +348,7 @@ def delete_user(
     """
     target = authorize(actor, username, verb="delete")
     if actor.username == target:
-        _require_recent_proof(
+        require_recent_proof(
             state,
             target,
             None,
@@ -362,7 +364,7 @@ def delete_user(
     except LastAdmin as exc:
         raise Conflict(_LAST_ADMIN.format(username=current.username)) from exc
     except Changed as exc:
-        raise Conflict(_RACE) from exc
+        raise Conflict(RACE) from exc
     events.emit("user_deleted", username=target, by=actor.username)
     # Sessions already fail (their user is gone); this only tidies the table.
     tables.sessions.delete_of_user(state.store, target)
@@ -396,8 +398,7 @@ def _mail_changes(state: AppState, before: UserItem, after: UserItem) -> None:
 
 def unlock_user(state: AppState, *, actor: UserItem, username: str) -> None:
     """Forget a user's failed logins, ending any lock at once; an admin only."""
-    if not actor.is_admin:
-        raise Forbidden("Only an admin can unlock an account.")
+    require_admin(actor, "Only an admin can unlock an account.")
     user = get_user(state, username=username)
     lockout.reset(state, username=user.username)
     events.emit("account_unlocked", username=user.username, by=actor.username)
@@ -441,8 +442,21 @@ def authorize(actor: UserItem, username: str, *, verb: str = "change") -> str:
     if target is None or (target != actor.username and not actor.is_admin):
         if actor.is_admin:
             raise NotFound(f"There is no user {username!r}.")
-        raise Forbidden(f"You can only {verb} your own account.")
-    return target
+        require_admin(actor, f"You can only {verb} your own account.")
+    return target  # type: ignore[return-value]
+
+
+def require_admin(actor: UserItem, refusal: str) -> None:
+    """Go on only for an admin: `Forbidden(refusal)` for anyone else.
+
+    An admin whose session has no second factor under REQUIRE_ADMIN_MFA is told so instead
+    (`SecondFactorRequired`): their own account is theirs to use, admin actions are not.
+    """
+    if actor.is_admin:
+        return
+    if actor.admin_withheld:
+        raise SecondFactorRequired()
+    raise Forbidden(refusal)
 
 
 def _prove_password(state: AppState, username: str, password: str | None) -> None:
@@ -455,7 +469,7 @@ def _prove_password(state: AppState, username: str, password: str | None) -> Non
         raise _password_error("current_password", "is not the current password") from exc
 
 
-def _require_recent_proof(
+def require_recent_proof(
     state: AppState,
     username: str,
     password: str | None,

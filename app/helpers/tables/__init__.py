@@ -8,7 +8,7 @@ uniqueness claim), which the service turns into what it means for the caller.
 from __future__ import annotations
 
 from app.helpers.dynamo import TableSpec
-from app.helpers.tables import login_failures, rate_limits, sessions, tokens, users
+from app.helpers.tables import factors, login_failures, rate_limits, sessions, tokens, users
 from app.helpers.tables.conditional import Changed, Claimed, LastAdmin
 
 SPECS: tuple[TableSpec, ...] = (
@@ -24,6 +24,7 @@ __all__ = [
     "Changed",
     "Claimed",
     "LastAdmin",
+    "factors",
     "login_failures",
     "rate_limits",
     "sessions",

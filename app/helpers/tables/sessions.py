@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.helpers.dynamo import DynamoInterface, Index, TableSpec, Write
+from app.helpers.dynamo import DynamoInterface, Index, TableSpec, TransactionCanceled, Write
 from app.helpers.tables import users
-from app.helpers.tables.conditional import update_existing
+from app.helpers.tables.conditional import Changed, update_existing
 from app.models import SessionItem, UserItem
 
 SESSIONS = "sessions"
@@ -50,6 +50,31 @@ def set_authenticated(store: DynamoInterface, token_hash: str, *, at: int) -> No
     """Record that the password was proven in a session; `Changed` when it has ended."""
     fields = {"authenticated_at": at}
     update_existing(store, SESSIONS, key(token_hash), fields, condition=_EXISTS)
+
+
+def step_up(
+    store: DynamoInterface, token_hash: str, *, at: int, amr: list[str], spend: Write
+) -> None:
+    """Record a second factor proven in a session, and use its code up, both or neither.
+
+    `Changed` when the session has ended or the code was used meanwhile.
+    """
+    try:
+        store.transact_write(
+            [
+                Write(
+                    "Update",
+                    SESSIONS,
+                    key(token_hash),
+                    update="SET authenticated_at = :at, second_factor_at = :at, amr = :amr",
+                    condition=_EXISTS,
+                    values={":at": at, ":amr": amr},
+                ),
+                spend,
+            ]
+        )
+    except TransactionCanceled as exc:
+        raise Changed() from exc
 
 
 def delete(store: DynamoInterface, token_hash: str) -> None:

@@ -34,6 +34,9 @@ export const REAUTHENTICATION_REQUIRED = "tag:users-api,2026:reauthentication-re
 /** The problem type of a 403 to the right password of an account whose email is unverified. */
 export const EMAIL_NOT_VERIFIED = "tag:users-api,2026:email-not-verified";
 
+/** The status of a login whose password was right and whose account has a second factor. */
+export const SECOND_FACTOR_NEEDED = 202;
+
 /** The problem type of a 400 to a mailed link's token that is unknown, used or expired. */
 export const INVALID_TOKEN = "tag:users-api,2026:invalid-token";
 
@@ -137,8 +140,13 @@ export function nextLink(headers) {
 const userPath = (username) => `/api/users/${encodeURIComponent(username)}`;
 
 export const api = {
+  // 201 with a token; 202 with {challenge, methods, expires_at} when the account has a
+  // second factor, which `verifyLogin` then answers.
   login: (username, password) =>
     request("POST", "/api/sessions", { body: { username, password }, auth: false }),
+  // The challenge of a 202 and a code (an authenticator app's, or a recovery code): 201 as a login.
+  verifyLogin: (challenge, code) =>
+    request("POST", "/api/sessions/mfa", { body: { challenge, code }, auth: false }),
   logout: () => request("DELETE", "/api/sessions/current"),
   reauthenticate: (password) =>
     request("POST", "/api/sessions/current/reauthentication", { body: { password } }),
@@ -155,6 +163,23 @@ export const api = {
   updateUser: (username, changes) => request("PATCH", userPath(username), { body: changes }),
   deleteUser: (username, password) =>
     request("DELETE", userPath(username), password ? { basic: { username, password } } : {}),
+  // Two-step sign-in: a pending authenticator app (its key and QR code), turning it on with
+  // a first code (which answers the recovery codes), and off with the password and a code.
+  // `password`, when given, goes as HTTP Basic: the proof a change past REAUTH_WINDOW needs.
+  startTotp: (username) => request("POST", `${userPath(username)}/totp`),
+  confirmTotp: (username, code, password) =>
+    request("POST", `${userPath(username)}/totp/confirm`, {
+      body: { code },
+      ...(password ? { basic: { username, password } } : {}),
+    }),
+  disableTotp: (username, password, code) =>
+    request("DELETE", `${userPath(username)}/totp`, { body: { password, code } }),
+  newRecoveryCodes: (username, password) =>
+    request(
+      "POST",
+      `${userPath(username)}/recovery-codes`,
+      password ? { basic: { username, password } } : {},
+    ),
   listSessions: (username) => request("GET", `${userPath(username)}/sessions`),
   revokeSessions: (username) => request("DELETE", `${userPath(username)}/sessions`),
   endSession: (username, id) =>

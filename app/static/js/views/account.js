@@ -1,8 +1,8 @@
-// Signed in: my profile, my password, my sessions, deleting my account.
+// Signed in: my profile, my password, my second factor (security.js), my sessions, deleting
+// my account.
 
-import { ApiError, REAUTHENTICATION_REQUIRED, api } from "../api.js";
+import { ApiError, api } from "../api.js";
 import {
-  askPassword,
   confirmAction,
   fromTemplate,
   h,
@@ -14,6 +14,8 @@ import {
   timeElement,
 } from "../dom.js";
 import { describe, reportError } from "../messages.js";
+import { withPassword } from "../reauth.js";
+import { security } from "./security.js";
 
 const PROFILE_FIELDS = ["first_name", "last_name", "email"];
 
@@ -112,13 +114,16 @@ export function account(ctx) {
   });
 
   async function loadSessions() {
+    if (!ctx.user()) return; // signed out meanwhile
     try {
       const { data } = await api.listSessions(ctx.user().username);
       sessionsBody.replaceChildren(...data.map((session) => sessionRow(session, endOne)));
       sessionsCaption.textContent = `Your sessions: ${pluralize(data.length, "session")}`;
     } catch (error) {
       sessionsCaption.textContent = "Your sessions could not be loaded";
-      ctx.flash(describe(error), "error");
+      // A 401 has signed the tab out already (this view reads the account at the same time,
+      // whose 401 may have come first): the sign-in form says why.
+      if (!(error instanceof ApiError && error.status === 401)) ctx.flash(describe(error), "error");
     }
   }
 
@@ -160,46 +165,9 @@ export function account(ctx) {
     }
   });
 
+  security(ctx, view.querySelector("#security"), { changed: loadSessions });
   loadSessions();
   return view;
-}
-
-/**
- * Run `action()`; when the API wants the password for it (the session is older than
- * REAUTH_WINDOW), ask for it and run `action(password)`, which sends it with the change.
- * Resolves to the action's result, or null when the person cancels. A wrong password keeps
- * the dialog open; any other failure closes it and is the caller's to report.
- */
-async function withPassword(ctx, text, action) {
-  try {
-    return await action();
-  } catch (error) {
-    if (!(error instanceof ApiError && error.type === REAUTHENTICATION_REQUIRED)) throw error;
-  }
-  let outcome = null;
-  const proven = await askPassword({
-    text,
-    username: ctx.user().username,
-    verify: async (password) => {
-      try {
-        outcome = { value: await action(password) };
-      } catch (error) {
-        if (refusesPassword(error)) throw error;
-        outcome = { error };
-      }
-    },
-    explain: (error) => (error.status === 429 ? describe(error) : "That is not your password."),
-  });
-  if (!proven) return null;
-  if (outcome.error) throw outcome.error;
-  return outcome.value;
-}
-
-/** Whether a failure is about the password sent: wrong (401, 422 on it) or locked (429). */
-function refusesPassword(error) {
-  if (!(error instanceof ApiError)) return false;
-  const onPassword = error.errors.some(({ field }) => field === "current_password");
-  return error.status === 401 || error.status === 429 || (error.status === 422 && onPassword);
 }
 
 function sessionRow(session, endOne) {

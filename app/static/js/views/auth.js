@@ -1,20 +1,51 @@
-// Signed out: sign in, register.
+// Signed out: sign in (with its second step, a code), register.
 
-import { ApiError, EMAIL_NOT_VERIFIED, api, setToken } from "../api.js";
-import { fromTemplate, onClick, onSubmit, setFieldError, showFormError } from "../dom.js";
+import { ApiError, EMAIL_NOT_VERIFIED, SECOND_FACTOR_NEEDED, api, setToken } from "../api.js";
+import {
+  clearErrors,
+  fromTemplate,
+  onClick,
+  onSubmit,
+  setFieldError,
+  showFormError,
+} from "../dom.js";
 import { describe, reportError } from "../messages.js";
 
 const UNVERIFIED =
   "Verify your email address first: open the link we mailed you, or send a new one with the button below.";
+const CHALLENGE_EXPIRED =
+  "Your sign-in has expired (or was used already). Enter your password again.";
 
 export function signIn(ctx) {
   const view = fromTemplate("tpl-signin");
   const form = view.querySelector("form");
   const { username, password } = form.elements;
   const unverified = view.querySelector("#signin-unverified");
+  const mfaForm = view.querySelector("#mfa-form");
+  const code = mfaForm.elements.code;
   // The username whose password was right but whose address is not verified yet.
   let unverifiedName = null;
+  // The second step's challenge (the answer to the right password of an account with a
+  // second factor): in this view's memory only, and forgotten when the step ends.
+  let challenge = null;
   if (ctx.prefill.username) username.value = ctx.prefill.username;
+
+  /** Show the password step (`message` above it) or, with a challenge, the code step. */
+  const showStep = (next, message = null) => {
+    challenge = next;
+    form.hidden = Boolean(next);
+    mfaForm.hidden = !next;
+    view.querySelector("#signin-register").hidden = Boolean(next);
+    clearErrors(form);
+    clearErrors(mfaForm);
+    code.value = "";
+    if (next) {
+      code.focus();
+      return;
+    }
+    if (message) showFormError(form, message);
+    password.focus();
+  };
 
   // Whatever is typed as the username carries over to the form that asks for a reset link.
   view.querySelector("#forgot-link").addEventListener("click", (event) => {
@@ -49,7 +80,12 @@ export function signIn(ctx) {
     }
     const name = username.value.trim();
     try {
-      const { data } = await api.login(name, password.value);
+      const { status, data } = await api.login(name, password.value);
+      password.value = "";
+      if (status === SECOND_FACTOR_NEEDED) {
+        showStep(data.challenge);
+        return;
+      }
       setToken(data.token);
       ctx.signedIn(data.user);
     } catch (error) {
@@ -66,6 +102,37 @@ export function signIn(ctx) {
       }
       password.focus();
     }
+  });
+
+  onSubmit(mfaForm, async () => {
+    const typed = code.value.trim();
+    if (!typed) {
+      setFieldError(code, "Enter the code from your authenticator app, or a recovery code.");
+      code.focus();
+      return;
+    }
+    try {
+      const { data } = await api.verifyLogin(challenge, typed);
+      challenge = null;
+      setToken(data.token);
+      ctx.signedIn(data.user);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        // Unknown, used or expired: only a new sign-in makes another.
+        showStep(null, CHALLENGE_EXPIRED);
+        return;
+      }
+      // A wrong code (422, beside the field), or too many (429, with when to try again):
+      // the challenge still holds until it expires.
+      code.value = "";
+      reportError(mfaForm, error);
+      code.focus();
+    }
+  });
+
+  view.querySelector("#mfa-cancel").addEventListener("click", (event) => {
+    event.preventDefault(); // the link's own address is this view: stay, on its first step
+    showStep(null);
   });
   return view;
 }
