@@ -20,6 +20,7 @@ from app.helpers.lockout import LockoutPolicy
 from app.helpers.mail import Mailer
 from app.helpers.messages import Composer, template_problems
 from app.helpers.notices import EmailPolicy
+from app.helpers.passkeys import RelyingParty
 from app.helpers.passwords import PasswordHasher
 from app.helpers.sessions import SessionPolicy
 from app.helpers.state import AppState
@@ -79,6 +80,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> APIFla
         email_policy=EmailPolicy.from_config(app.config),
         keyring=Keyring.for_app(app.config),
         factors=FactorPolicy.from_config(app.config),
+        relying_party=RelyingParty.from_config(app.config),
     )
     state.install(app)
     if app.config["SEED_DEMO_USERS"]:

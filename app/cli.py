@@ -99,6 +99,7 @@ def _describe(user: UserItem) -> str:
         f"{user.username}  {user.account_type}{'  DISABLED' if user.disabled else ''}  "
         f"{user.email} ({'verified' if user.email_verified else 'not verified'})  "
         f"{'TOTP  ' if user.totp_secret else ''}"
+        f"{f'{len(user.passkey_ids)} passkeys  ' if user.passkey_ids else ''}"
         f"{user.first_name} {user.last_name}  (created {user.created_at})"
     )
 
@@ -226,7 +227,7 @@ def revoke_sessions(username: str) -> None:
 @_command("reset-mfa")
 @click.argument("username")
 def reset_mfa(username: str) -> None:
-    """Remove a user's second factors (TOTP, recovery codes) and end their sessions."""
+    """Remove a user's second factors (TOTP, passkeys, recovery codes); end their sessions."""
     factors.reset(current_state(), username=username, by=users.OPERATOR.username)
     click.echo(f"{username}: second factors removed, every session ended")
 

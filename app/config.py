@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import limits.storage
 from cryptography.fernet import Fernet
@@ -156,8 +157,13 @@ class Config:
     SECOND_FACTORS = True
     # Admin actions need a session signed in with a second factor (403 otherwise).
     REQUIRE_ADMIN_MFA = False
-    # How long the second step of a sign-in may wait after the password (seconds).
+    # How long the second step of a sign-in may wait after the password (seconds); also
+    # how long passkey options stay usable.
     MFA_CHALLENGE_TTL = 5 * 60
+    # Passkeys (WebAuthn): the relying party's ID (a host name) and the origins its pages
+    # come from (comma-separated). Empty: from PUBLIC_URL (localhost for a loopback one).
+    WEBAUTHN_RP_ID = ""
+    WEBAUTHN_ORIGINS = ""
 
 
 class DevelopmentConfig(Config):
@@ -328,6 +334,7 @@ def validate(settings: Mapping[str, Any]) -> None:
         problems.append("TRUSTED_PROXY_COUNT must be 0 or more")
     if not 30 <= settings["MFA_CHALLENGE_TTL"] <= 3600:
         problems.append("MFA_CHALLENGE_TTL must be between 30 and 3600 seconds")
+    problems += _webauthn_problems(settings["WEBAUTHN_RP_ID"], settings["WEBAUTHN_ORIGINS"])
     for name in ("SESSION_TTL", "SESSION_IDLE_TIMEOUT", "SESSION_REFRESH_INTERVAL"):
         if settings[name] < 1:
             problems.append(f"{name} must be at least 1 second")
@@ -462,6 +469,30 @@ def startup_problems(
             "storage (dynamodb://, the default, or redis://...)"
         )
     return errors, warnings
+
+
+def _webauthn_problems(rp_id: str, origins: str) -> list[str]:
+    """Why WEBAUTHN_RP_ID or WEBAUTHN_ORIGINS cannot work (browsers refuse them)."""
+    problems = []
+    if rp_id and (not _ORIGIN.fullmatch(f"https://{rp_id}") or _is_ip(rp_id) or ":" in rp_id):
+        problems.append("WEBAUTHN_RP_ID must be a host name (no scheme, port or IP address)")
+    for origin in cors_origins(origins):
+        host = urlsplit(origin).hostname or ""
+        if not _ORIGIN.fullmatch(origin):
+            problems.append(
+                f"WEBAUTHN_ORIGINS must list origins (scheme://host[:port]): {origin!r}"
+            )
+        elif rp_id and host != rp_id and not host.endswith(f".{rp_id}"):
+            problems.append(f"WEBAUTHN_ORIGINS: {origin} is not on {rp_id} or a subdomain of it")
+    return problems
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_loopback(host: str) -> bool:

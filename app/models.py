@@ -222,6 +222,12 @@ def _one_property(schema: dict[str, Any]) -> None:
     schema["minProperties"] = schema["maxProperties"] = 1
 
 
+def _challenge_and_one_proof(schema: dict[str, Any]) -> None:
+    _drop_defaults(schema)
+    schema["minProperties"] = schema["maxProperties"] = 2
+    schema["required"] = ["challenge"]
+
+
 def _at_most_one_property(schema: dict[str, Any]) -> None:
     _drop_defaults(schema)
     schema["maxProperties"] = 1
@@ -279,11 +285,48 @@ SecondFactorCode = Annotated[
 ]
 
 
+# What a browser's navigator.credentials.create() or .get() gave, as its toJSON() writes it.
+WebAuthnCredential = Annotated[
+    dict[str, Any],
+    Field(description="A PublicKeyCredential as JSON (credential.toJSON() in a browser)"),
+]
+
+
 class SecondFactorProof(_Input):
-    """The second step of a sign-in: the challenge the password step gave, and a code."""
+    """The second step of a sign-in: its challenge, and a code or a passkey's answer."""
+
+    model_config = ConfigDict(json_schema_extra=_challenge_and_one_proof)
 
     challenge: MailedToken
-    code: SecondFactorCode
+    code: SecondFactorCode = None  # type: ignore[assignment]
+    credential: WebAuthnCredential = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecondFactorProof:
+        if (self.code is None) == (self.credential is None):
+            raise ValueError("give code or credential, not both")
+        return self
+
+
+class PasskeyRegistration(_Input):
+    """A new passkey: a name for it, and the browser's answer to the creation options."""
+
+    name: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=64),
+        BeforeValidator(_clean_name),
+        Field(
+            description="1 to 64 characters, trimmed; no control or format characters",
+            json_schema_extra={"pattern": _NAME_PATTERN},
+        ),
+    ]
+    credential: WebAuthnCredential
+
+
+class PasskeyAssertion(_Input):
+    """A passkey's answer to the sign-in options."""
+
+    credential: WebAuthnCredential
 
 
 class CodeProof(_Input):
@@ -367,6 +410,7 @@ class UserSelf(UserSummary):
     recovery_codes_left: int = Field(
         0, description="Recovery codes not used yet (each signs in once instead of a code)"
     )
+    passkeys: int = Field(0, description="How many passkeys the account has")
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -398,6 +442,10 @@ class UserItem(BaseModel):
     totp_pending: str = Field("", repr=False)
     totp_last_step: int | None = None  # the last step a code was accepted for: no replay
     recovery_codes: set[str] = Field(default_factory=set, repr=False)  # SHA-256 of each
+    # Passkeys: the credential ids that are this user's (the passkeys table holds their keys),
+    # and the user handle the authenticators keep (random; never the username).
+    passkey_ids: set[str] = Field(default_factory=set)
+    webauthn_handle: str = ""
     # An admin whose session lacks a second factor under REQUIRE_ADMIN_MFA acts as a
     # standard user for this request (never stored).
     _admin_withheld: bool = PrivateAttr(False)
@@ -426,7 +474,7 @@ class UserItem(BaseModel):
     @property
     def has_second_factor(self) -> bool:
         """Whether signing in needs a second step."""
-        return bool(self.totp_secret)
+        return bool(self.totp_secret or self.passkey_ids)
 
     def public(self) -> UserPublic:
         """The public view."""
@@ -444,6 +492,7 @@ class UserItem(BaseModel):
                 **fields,
                 "totp_enabled": bool(self.totp_secret),
                 "recovery_codes_left": len(self.recovery_codes),
+                "passkeys": len(self.passkey_ids),
             }
         )
 
@@ -456,7 +505,9 @@ class UserListing(RootModel[list[UserSummary] | list[UserPublic]]):
     """A page of users: with each account's state for an admin, the public views otherwise."""
 
 
-TokenPurpose = Literal["password_reset", "email_verification", "sign_in"]
+TokenPurpose = Literal[
+    "password_reset", "email_verification", "sign_in", "passkey_registration", "passkey_sign_in"
+]
 
 
 class TokenItem(BaseModel):
@@ -466,8 +517,8 @@ class TokenItem(BaseModel):
 
     token_hash: str = Field(repr=False)
     purpose: TokenPurpose
-    username: str
-    email: str  # the address it was mailed to
+    username: str = ""  # none for a passkey sign-in's challenge: the passkey names its user
+    email: str = ""  # the address it was mailed to
     # A reset token dies with the password and email it was issued under (notices.account_stamp).
     account_stamp: str = Field("", repr=False)
     created_at: int
@@ -475,7 +526,7 @@ class TokenItem(BaseModel):
 
 
 # How a session was authenticated (RFC 8176's names, and ours for a recovery code).
-AuthenticationMethod = Literal["pwd", "otp", "recovery_code"]
+AuthenticationMethod = Literal["pwd", "otp", "recovery_code", "webauthn"]
 
 
 class SessionItem(BaseModel):
@@ -531,7 +582,8 @@ class SessionPublic(BaseModel):
     )
     address: str | None = Field(description="The client address the session began from")
     amr: list[AuthenticationMethod] = Field(
-        description="How the session was authenticated: pwd, then otp or recovery_code"
+        description="How the session was authenticated: pwd, then otp, recovery_code or "
+        "webauthn; or webauthn alone (a passkey)"
     )
     second_factor_at: Timestamp | None = Field(
         description="When a second factor was last proven in this session (null: never)"
@@ -556,7 +608,7 @@ class LoginResult(BaseModel):
     user: UserSelf
 
 
-SecondFactorMethod = Literal["totp", "recovery_code"]
+SecondFactorMethod = Literal["totp", "webauthn", "recovery_code"]
 
 
 class SecondFactorChallenge(BaseModel):
@@ -567,8 +619,60 @@ class SecondFactorChallenge(BaseModel):
     challenge: str = Field(
         repr=False, description="For POST /api/sessions/mfa: single use, short-lived"
     )
-    methods: list[SecondFactorMethod] = Field(description="The codes the second step takes")
+    methods: list[SecondFactorMethod] = Field(description="What the second step takes")
     expires_at: Timestamp
+    webauthn: dict[str, Any] | None = Field(
+        None,
+        description="With webauthn among the methods: the PublicKeyCredentialRequestOptions "
+        "(JSON) for navigator.credentials.get(), whose answer goes with the challenge",
+    )
+
+
+class WebAuthnOptions(BaseModel):
+    """Options for navigator.credentials.create() or .get(), as JSON (single use, short-lived)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    options: dict[str, Any] = Field(
+        description="PublicKeyCredentialCreationOptions or RequestOptions, JSON-encoded "
+        "(PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON)"
+    )
+
+
+class PasskeyPublic(BaseModel):
+    """A passkey as its owner sees it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The credential's id (base64url); not a secret")
+    name: str
+    created_at: Timestamp
+    last_used_at: Timestamp | None = Field(description="The last sign-in with it (null: none)")
+    backed_up: bool = Field(description="Whether it is synced (a passkey in a password manager)")
+
+
+class PasskeyAdded(PasskeyPublic):
+    """A passkey just added, and the recovery codes when it is the account's first factor."""
+
+    model_config = ConfigDict(extra="forbid", **_SECRET_SAFE)
+
+    recovery_codes: list[str] = Field(
+        repr=False, description="Ten codes, shown once, when no second factor was set up before"
+    )
+
+
+class PasskeyItem(BaseModel):
+    """A passkey as stored: keyed by its credential id, its public key and sign counter."""
+
+    credential_id: str
+    username: str
+    name: str
+    public_key: str  # COSE, base64url
+    sign_count: int = 0
+    created_at: int
+    last_used_at: int | None = None
+    backed_up: bool = False
+    transports: list[str] = Field(default_factory=list)
 
 
 class TotpEnrolment(BaseModel):

@@ -167,14 +167,14 @@ def _issued(response: Any) -> dict[str, str]:
         return {}
     path = response.request.path
     issued: dict[str, str] = {}
-    if path in ("/api/sessions", "/api/sessions/mfa"):
+    if path in ("/api/sessions", "/api/sessions/mfa", "/api/sessions/passkey"):
         for field in ("token", "challenge"):
             if isinstance(body.get(field), str):
                 issued[field] = body[field]
     if path.endswith("/totp") and isinstance(body.get("secret"), str):
         issued["secret"] = body["secret"]
         issued["otpauth_uri"] = body.get("otpauth_uri", "")
-    if path.endswith(("/totp/confirm", "/recovery-codes")):
+    if path.endswith(("/totp/confirm", "/recovery-codes", "/passkeys")):
         for number, code in enumerate(body.get("recovery_codes") or []):
             issued[f"recovery code {number}"] = code
     return {name: secret for name, secret in issued.items() if secret}

@@ -6,7 +6,8 @@ each test makes its own users (unique names) and none depends on another's; only
 first two read the starting state (the two demo users, then a third). The server mails
 through SMTP to a Mailbox on loopback (tests/mailbox.py), where a test reads the links sent
 to its own user's address. A second server, with REQUIRE_VERIFIED_EMAIL, starts for the one
-test that needs it.
+test that needs it. The passkey scenarios open the same server at `localhost` (an IP address
+is no WebAuthn relying party) with a virtual authenticator in the browser.
 
 Needs the distribution's Chromium and its driver (`apt-get install chromium
 chromium-driver`); without them the module is skipped with that hint. `.ci/run` installs
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from base64 import urlsafe_b64decode
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,10 @@ try:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.common.virtual_authenticator import (
+        Credential,
+        VirtualAuthenticatorOptions,
+    )
     from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -349,6 +355,36 @@ class Dashboard:
         codes = [item.text for item in self.find_all("#recovery-codes-list li")]
         return secret, step, codes
 
+    def add_passkey(self, password: str, name: str | None = None) -> list[str]:
+        """Add a passkey from My account (open), through the password dialog: the recovery
+        codes shown (ten for the account's first second factor, else none)."""
+        self.click("#passkey-add")
+        self.visible("#passkey-add-form")
+        if name is not None:
+            self.fill("#passkey-name", name)
+        form = self.find("#passkey-add-form")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        # REAUTH_WINDOW=0 here: the passkey's options always ask for the password.
+        self.visible("#password-dialog")
+        assert "Adding a passkey needs your password." in self.text("#password-dialog-text")
+        self.fill("#password-dialog-password", password)
+        self.submit("#password-dialog-form")
+        self.wait.until(lambda _: _settled(form))  # the browser's dialog, then the API
+        assert self.find_all("#passkey-add-form [data-form-error]:not([hidden])") == []
+        return [item.text for item in self.find_all("#recovery-codes-list li")]
+
+    def sign_in_with_passkey(self) -> None:
+        """Press "Sign in with a passkey" and wait until it has been answered."""
+        button = self.find("#passkey-signin-button")
+        button.click()
+        self.wait.until(lambda _: _settled(button))
+
+    def use_passkey(self) -> None:
+        """The code step's "Use a passkey"."""
+        button = self.find("#mfa-passkey-button")
+        button.click()
+        self.wait.until(lambda _: _settled(button))
+
     def sign_in_to_code_step(self, username: str, password: str) -> None:
         """The password step of an account with a second factor: on to the code step."""
         self.sign_in(username, password)
@@ -390,10 +426,11 @@ class Dashboard:
             self.driver.switch_to.alert  # noqa: B018 - raises when no dialog is open
 
 
-def _settled(form: WebElement) -> bool:
-    """Whether a form's submission is over: the form is idle, or gone with its view."""
+def _settled(element: WebElement) -> bool:
+    """Whether a form's submission (or a button's action) is over: the form is idle, or
+    gone with its view."""
     try:
-        return form.get_attribute("aria-busy") is None
+        return element.get_attribute("aria-busy") is None
     except StaleElementReferenceException:
         return True
 
@@ -1263,6 +1300,239 @@ def test_a_wrong_code_keeps_the_code_step(page: Dashboard):
     assert page.find("#mfa-code").get_attribute("value") == ""
     page.enter_code(codes[0])  # the challenge of this sign-in, the wrong code forgotten
     page.wait_for_view("Users")
+    assert page.console_errors() == []
+
+
+# --- passkeys ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def passkey_page(driver: Any, server: str) -> Iterator[Dashboard]:
+    """`page` at http://localhost:<port>, the relying party the server derives from its
+    127.0.0.1 PUBLIC_URL, with a virtual authenticator: a platform authenticator (internal)
+    that keeps discoverable credentials and verifies its user, as a phone or a laptop with a
+    fingerprint reader does. A fresh one each test, so that it holds that test's passkeys only.
+    """
+    base = server.replace("://127.0.0.1:", "://localhost:")
+    dashboard = Dashboard(driver, base)
+    driver.get(f"{base}/")
+    driver.execute_script("sessionStorage.clear();")  # this origin's own storage
+    driver.add_virtual_authenticator(
+        VirtualAuthenticatorOptions(
+            protocol="ctap2",
+            transport="internal",
+            has_resident_key=True,
+            has_user_verification=True,
+            is_user_verified=True,
+        )
+    )
+    driver.get("about:blank")
+    driver.get_log("browser")
+    try:
+        yield dashboard
+    finally:
+        driver.remove_virtual_authenticator()
+        dashboard.set_viewport(DESKTOP)
+
+
+def test_a_passkey_added_in_my_account_signs_in_without_a_password(
+    passkey_page: Dashboard, screenshots: Path
+):
+    page = passkey_page
+    username = page.new_account("pia", "pia's passphrase")
+    assert page.text("#totp-badge") == "Off"
+    assert page.find_all("#passkeys-list li") == []
+
+    page.click("#passkey-add")
+    assert page.active() == page.visible("#passkey-name")
+    assert page.find("#passkey-name").get_attribute("value").startswith("Passkey")
+    page.click("#passkey-add-cancel")
+    assert not page.find("#passkey-add-form").is_displayed()
+
+    # Its name is the user's data: shown as text, whatever it holds.
+    name = "Pia's <em>laptop</em>"
+    codes = page.add_passkey("pia's passphrase", name)
+    # The account's first second factor: the recovery codes, as after an authenticator app.
+    assert len(set(codes)) == len(codes) == 10
+    assert page.active() == page.find("#recovery-codes-title")
+    assert f"Passkey “{name}” added: two-step sign-in is on." in page.text("#flash")
+    page.wait_for_text("#totp-badge", "On")
+    assert page.text("#recovery-codes-left") == "10 recovery codes left."
+    assert page.text("#passkeys-status").startswith("1 passkey.")
+    item = page.visible("#passkeys-list li")
+    assert name in item.text
+    assert "never used" in item.text
+    assert item.find_elements(By.CSS_SELECTOR, "em") == []
+    remove = item.find_element(By.CSS_SELECTOR, "button")
+    assert remove.get_attribute("aria-label") == f"Remove passkey {name}"
+    page.driver.save_screenshot(str(screenshots / "passkeys.png"))
+    page.set_viewport(PHONE)
+    assert page.no_horizontal_scroll()
+    page.set_viewport(DESKTOP)
+    page.click("#recovery-codes-done")
+
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    # Cancelled in the browser's dialog (here: the user is not verified): a calm word.
+    page.driver.set_user_verified(False)
+    page.sign_in_with_passkey()
+    assert page.visible("#passkey-signin-note").text.startswith("No passkey was used")
+    assert not page.find("#passkey-signin-error").is_displayed()
+    assert page.token() is None
+    page.driver.save_screenshot(str(screenshots / "passkey-sign-in.png"))
+    page.driver.set_user_verified(True)
+
+    page.sign_in_with_passkey()  # no username, no password
+    page.wait_for_view("Users")
+    assert page.text("#welcome") == "Welcome, Test User"
+    status, session = call(page.base, "GET", "/api/sessions/current", token=page.token())
+    assert (status, session["amr"]) == (200, ["webauthn"])
+    page.open_account()
+    page.wait_for_text("#passkeys-list li", "last used")
+    assert page.text("#passkeys-list li").count("never used") == 0
+    status, user = call(page.base, "GET", f"/api/users/{username}", token=page.token())
+    assert (status, user["passkeys"]) == (200, 1)
+    assert page.console_errors() == []
+
+
+def test_a_passkey_as_the_step_after_the_password(passkey_page: Dashboard, screenshots: Path):
+    page = passkey_page
+    username = page.new_account("pax", "pax's passphrase")
+    page.add_passkey("pax's passphrase")
+    page.click("#recovery-codes-done")
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+
+    page.sign_in_to_code_step(username, "pax's passphrase")
+    assert page.token() is None
+    assert page.text("#mfa-text") == "Use a passkey, or enter a recovery code."
+    assert page.text("#mfa-code-label") == "Recovery code"  # no authenticator app here
+    assert page.active() == page.find("#mfa-passkey-button")
+    assert not page.find("#passkey-signin").is_displayed()
+    # Cancelled in the browser's dialog: the step stays, with a calm word.
+    page.driver.set_user_verified(False)
+    page.use_passkey()
+    assert page.visible("#mfa-passkey-note").text.startswith("No passkey was used")
+    assert page.find("#mfa-form").is_displayed()
+    page.driver.save_screenshot(str(screenshots / "passkey-step.png"))
+    page.driver.set_user_verified(True)
+
+    # Without the browser's JSON helpers (older browsers): the page converts by itself.
+    page.driver.execute_script(
+        "delete PublicKeyCredential.parseRequestOptionsFromJSON;"
+        " delete PublicKeyCredential.prototype.toJSON;"
+    )
+    page.use_passkey()
+    page.wait_for_view("Users")
+    status, session = call(page.base, "GET", "/api/sessions/current", token=page.token())
+    assert (status, session["amr"]) == (200, ["pwd", "webauthn"])
+    assert page.console_errors() == []
+
+
+def test_a_removed_passkey_no_longer_signs_in(passkey_page: Dashboard):
+    page = passkey_page
+    username = page.new_account("rue", "rue's passphrase")
+    page.add_passkey("rue's passphrase", "Rue's phone")
+    page.click("#recovery-codes-done")
+
+    # Asked first; Cancel keeps it.
+    page.click("#passkeys-list li button")
+    dialog = page.visible("#confirm-dialog")
+    assert "Rue's phone" in dialog.text
+    assert page.active().text == "Cancel"
+    page.click("#confirm-dialog [data-dialog-cancel]")
+    page.wait.until(EC.invisibility_of_element_located((By.ID, "confirm-dialog")))
+    assert len(page.find_all("#passkeys-list li")) == 1
+
+    page.click("#passkeys-list li button")
+    page.visible("#confirm-dialog")
+    page.click("#confirm-dialog [data-dialog-confirm]")
+    page.visible("#password-dialog")  # REAUTH_WINDOW=0
+    assert "Removing a passkey needs your password." in page.text("#password-dialog-text")
+    page.fill("#password-dialog-password", "rue's passphrase")
+    page.submit("#password-dialog-form")
+    page.wait_for_text("#flash", "Passkey “Rue's phone” removed.")
+    assert "Your password alone signs you in now." in page.text("#flash")
+    page.wait_for_text("#totp-badge", "Off")
+    assert page.find_all("#passkeys-list li") == []
+    assert page.active() == page.find("#passkeys-title")
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+
+    # The device still offers it; the service no longer knows it (401).
+    assert len(page.driver.get_credentials()) == 1
+    page.sign_in_with_passkey()
+    assert page.visible("#passkey-signin-error").text.startswith(
+        "That passkey was not accepted: it may have been removed from your account."
+    )
+    assert page.token() is None
+    page.sign_in_as(username, "rue's passphrase")  # the password alone, no second step
+    assert page.console_errors() == []
+
+
+def test_a_cloned_passkey_with_an_old_counter_is_refused(passkey_page: Dashboard):
+    page = passkey_page
+    page.new_account("cleo", "cleo's passphrase")
+    page.add_passkey("cleo's passphrase")
+    page.click("#recovery-codes-done")
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    (before,) = page.driver.get_credentials()  # its key and counter, copied off the device
+
+    page.sign_in_with_passkey()
+    page.wait_for_view("Users")
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+
+    # The copy, with the counter the original has moved past since: a cloned authenticator.
+    clone(page.driver, before, before.sign_count)
+    page.sign_in_with_passkey()
+    assert page.visible("#passkey-signin-error").text.startswith("That passkey was not accepted")
+    assert page.token() is None
+    # The same key with a counter past the service's is taken: the counter was the reason.
+    clone(page.driver, before, before.sign_count + 10)
+    page.sign_in_with_passkey()
+    page.wait_for_view("Users")
+    assert page.console_errors() == []
+
+
+def clone(driver: Any, credential: Credential, sign_count: int) -> None:
+    """Put `credential` (its id, key and user handle) in the authenticator in place of what
+    it holds, with `sign_count` as its counter."""
+    driver.remove_all_credentials()
+    driver.add_credential(
+        Credential.create_resident_credential(
+            urlsafe_b64decode(credential.id),
+            credential.rp_id,
+            urlsafe_b64decode(credential.user_handle),
+            urlsafe_b64decode(credential.private_key),
+            sign_count,
+        )
+    )
+
+
+def test_passkeys_at_an_address_that_is_not_the_services_say_so(page: Dashboard):
+    # The server's relying party is `localhost`; this page is at 127.0.0.1 (no authenticator
+    # is needed: the browser refuses before it asks one).
+    page.new_account("ivy", "ivy's passphrase")
+    page.click("#passkey-add")
+    page.visible("#passkey-add-form")
+    page.find("#passkey-add-form button[type=submit]").click()
+    page.visible("#password-dialog")
+    page.fill("#password-dialog-password", "ivy's passphrase")
+    page.submit("#password-dialog-form")
+    page.wait.until(lambda _: _settled(page.find("#passkey-add-form")))
+    expected = (
+        "Passkeys work at this service's own address (localhost), and this page was opened"
+        f" at {page.base.removeprefix('http://')}."
+    )
+    assert page.visible("#passkey-add-form [data-form-error]").text.startswith(expected)
+    assert page.find_all("#passkeys-list li") == []
+
+    page.click("#sign-out")
+    page.wait_for_view("Sign in")
+    page.sign_in_with_passkey()
+    assert page.visible("#passkey-signin-error").text.startswith(expected)
     assert page.console_errors() == []
 
 

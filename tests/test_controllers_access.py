@@ -84,7 +84,11 @@ def test_every_operation_documents_each_status_it_can_answer(app, client):
 
 
 # Valid bodies, so that a request gets as far as the password (checked after the body).
-BODIES = {"/api/users": NEW_USER, "/api/users/<username>/totp/confirm": {"code": "000000"}}
+BODIES = {
+    "/api/users": NEW_USER,
+    "/api/users/<username>/totp/confirm": {"code": "000000"},
+    "/api/users/<username>/passkeys": {"name": "Key", "credential": {}},
+}
 
 
 def request_that_checks_a_password(

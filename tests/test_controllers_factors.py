@@ -9,7 +9,8 @@ from xml.etree import ElementTree
 import pyotp
 import pytest
 
-from app.helpers import totp
+from app.helpers import tables, totp
+from tests.authenticator import Authenticator
 from tests.helpers import (
     JOHN,
     assert_problem,
@@ -308,3 +309,188 @@ def test_no_mail_carries_a_second_factor_secret(app, client, alice_totp):
         text = mail.as_string()
         assert alice_totp.secret not in text
         assert not any(code in text for code in alice_totp.codes)
+
+
+# -- passkeys ---------------------------------------------------------------------------------
+
+
+def add_passkey(client, token, authenticator, username="alice", name="Phone"):
+    options = client.post(f"/api/users/{username}/passkey-options", headers=bearer(token))
+    assert options.status_code == 200, options.json
+    credential = authenticator.create(options.json["options"])
+    return client.post(
+        f"/api/users/{username}/passkeys",
+        headers=bearer(token),
+        json={"name": name, "credential": credential},
+    )
+
+
+def test_passkey_options_ask_for_a_discoverable_verified_credential(client, alice_token):
+    response = client.post("/api/users/alice/passkey-options", headers=bearer(alice_token))
+
+    options = response.json["options"]
+    assert options["rp"] == {"name": "User accounts", "id": "localhost"}
+    assert options["user"]["name"] == "alice"
+    assert options["user"]["id"] != "alice"  # a random handle, not the username
+    assert options["authenticatorSelection"] == {
+        "residentKey": "required",
+        "requireResidentKey": True,
+        "userVerification": "required",
+    }
+    assert options["excludeCredentials"] == []
+
+
+def test_the_first_passkey_brings_recovery_codes_the_second_none(client, clock, alice_token):
+    authenticator = Authenticator()
+
+    first = add_passkey(client, alice_token, authenticator)
+    clock.advance(1)
+    second = add_passkey(client, alice_token, authenticator, name="Laptop")
+
+    assert first.status_code == second.status_code == 201
+    assert len(first.json["recovery_codes"]) == 10
+    assert second.json["recovery_codes"] == []
+    listed = client.get("/api/users/alice/passkeys", headers=bearer(alice_token)).json
+    assert [p["name"] for p in listed] == ["Laptop", "Phone"]  # newest first
+    me = client.get("/api/users/alice", headers=bearer(alice_token)).json
+    assert (me["passkeys"], me["recovery_codes_left"]) == (2, 10)
+
+
+def test_a_passkey_makes_the_password_a_first_step(client, alice_token):
+    add_passkey(client, alice_token, Authenticator())
+
+    response = client.post("/api/sessions", json={"username": "alice", "password": ALICE_PASSWORD})
+
+    assert response.status_code == 202
+    assert response.json["methods"] == ["webauthn", "recovery_code"]
+    allowed = response.json["webauthn"]["allowCredentials"]
+    mine = client.get("/api/users/alice/passkeys", headers=bearer(alice_token)).json
+    assert [c["id"] for c in allowed] == [p["id"] for p in mine]
+
+
+def test_a_forged_registration_is_a_422_on_credential(client, alice_token):
+    options = client.post("/api/users/alice/passkey-options", headers=bearer(alice_token))
+    credential = Authenticator(origin="https://evil.example").create(options.json["options"])
+
+    response = client.post(
+        "/api/users/alice/passkeys",
+        headers=bearer(alice_token),
+        json={"name": "Phone", "credential": credential},
+    )
+
+    body = assert_problem(response, 422)
+    assert [e["field"] for e in body["errors"]] == ["credential"]
+
+
+def test_registration_options_are_for_their_account_only(client, alice_token):
+    options = client.post("/api/users/johndoe/passkey-options", headers=JOHN).json["options"]
+    credential = Authenticator().create(options)
+
+    response = client.post(
+        "/api/users/alice/passkeys",
+        headers=bearer(alice_token),
+        json={"name": "Phone", "credential": credential},
+    )
+
+    assert_problem(response, 422)
+
+
+def test_at_most_ten_passkeys(client, alice_token):
+    authenticator = Authenticator()
+    for number in range(10):
+        assert (
+            add_passkey(client, alice_token, authenticator, name=f"Key {number}").status_code == 201
+        )
+
+    response = client.post("/api/users/alice/passkey-options", headers=bearer(alice_token))
+
+    assert_problem(response, 409)
+
+
+def test_adding_a_passkey_needs_a_recent_password(app, client, clock, alice_token):
+    clock.advance(app.config["REAUTH_WINDOW"])
+
+    response = client.post("/api/users/alice/passkey-options", headers=bearer(alice_token))
+
+    assert_problem(response, 403, REAUTH)
+
+
+def test_passkeys_are_listed_for_their_owner_and_admins_only(client, alice_token):
+    add_passkey(client, alice_token, Authenticator())
+
+    assert len(client.get("/api/users/alice/passkeys", headers=JOHN).json) == 1
+    assert_problem(client.get("/api/users/johndoe/passkeys", headers=bearer(alice_token)), 403)
+    assert_problem(client.post("/api/users/alice/passkey-options", headers=JOHN), 403)
+
+
+def test_removing_the_last_passkey_takes_the_recovery_codes(client, alice_token):
+    authenticator = Authenticator()
+    add_passkey(client, alice_token, authenticator)
+    [passkey] = client.get("/api/users/alice/passkeys", headers=bearer(alice_token)).json
+
+    response = client.delete(
+        f"/api/users/alice/passkeys/{passkey['id']}", headers=bearer(alice_token)
+    )
+
+    assert response.status_code == 204
+    me = client.get("/api/users/alice", headers=bearer(alice_token)).json
+    assert (me["passkeys"], me["recovery_codes_left"]) == (0, 0)
+    options = client.post("/api/sessions/passkey-options").json["options"]
+    refused = client.post("/api/sessions/passkey", json={"credential": authenticator.get(options)})
+    assert refused.status_code == 401
+    assert login(client, "alice", ALICE_PASSWORD)["token"]
+
+
+def test_a_passkey_left_keeps_the_recovery_codes_when_totp_goes(client, clock, alice_totp):
+    add_passkey(client, alice_totp.token, Authenticator())
+    removal = {"password": ALICE_PASSWORD, "code": code_now(alice_totp.secret, clock)}
+
+    assert (
+        client.delete(
+            "/api/users/alice/totp", headers=bearer(alice_totp.token), json=removal
+        ).status_code
+        == 204
+    )
+
+    me = client.get("/api/users/alice", headers=bearer(alice_totp.token)).json
+    assert (me["totp_enabled"], me["passkeys"], me["recovery_codes_left"]) == (False, 1, 10)
+
+
+def test_removing_an_unknown_passkey_is_a_404(client, alice_token):
+    assert_problem(
+        client.delete("/api/users/alice/passkeys/nothere", headers=bearer(alice_token)), 404
+    )
+
+
+def test_admin_reset_removes_passkeys_too(client, alice_token):
+    authenticator = Authenticator()
+    add_passkey(client, alice_token, authenticator)
+
+    assert client.delete("/api/users/alice/second-factors", headers=JOHN).status_code == 204
+
+    options = client.post("/api/sessions/passkey-options").json["options"]
+    refused = client.post("/api/sessions/passkey", json={"credential": authenticator.get(options)})
+    assert refused.status_code == 401
+    assert login(client, "alice", ALICE_PASSWORD)["user"]["passkeys"] == 0
+
+
+def test_a_disabled_account_is_told_so_after_a_good_passkey(client, alice_token):
+    authenticator = Authenticator()
+    add_passkey(client, alice_token, authenticator)
+    assert (
+        client.patch("/api/users/alice", headers=JOHN, json={"disabled": True}).status_code == 200
+    )
+
+    options = client.post("/api/sessions/passkey-options").json["options"]
+    response = client.post("/api/sessions/passkey", json={"credential": authenticator.get(options)})
+
+    assert_problem(response, 403, "tag:users-api,2026:account-disabled")
+
+
+def test_deleting_a_user_removes_their_passkeys(client, state, alice_token):
+    add_passkey(client, alice_token, Authenticator())
+    [passkey] = client.get("/api/users/alice/passkeys", headers=JOHN).json
+
+    assert client.delete("/api/users/alice", headers=JOHN).status_code == 204
+
+    assert tables.passkeys.get(state.store, passkey["id"]) is None

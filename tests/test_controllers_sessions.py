@@ -12,6 +12,7 @@ from app.helpers import sessions, tables, totp
 from app.helpers.sessions import hash_token
 from app.helpers.state import state_of
 from app.models import Credentials
+from tests.authenticator import Authenticator
 from tests.helpers import (
     JANE,
     JOHN,
@@ -1029,3 +1030,101 @@ def test_reauthentication_with_a_code_needs_a_second_factor(client):
 
     body = assert_problem(response, 422)
     assert [e["field"] for e in body["errors"]] == ["code"]
+
+
+# -- passkeys -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def jane_passkey(client):
+    """Jane's software authenticator, holding the passkey she added."""
+    token = login(client, "janedoe", "JanePass123")["token"]
+    authenticator = Authenticator()
+    options = client.post("/api/users/janedoe/passkey-options", headers=bearer(token)).json
+    credential = authenticator.create(options["options"])
+    added = client.post(
+        "/api/users/janedoe/passkeys",
+        headers=bearer(token),
+        json={"name": "Phone", "credential": credential},
+    )
+    assert added.status_code == 201
+    return authenticator
+
+
+def test_a_passkey_alone_signs_in_as_a_second_factor(client, jane_passkey):
+    options = client.post("/api/sessions/passkey-options").json["options"]
+
+    response = client.post("/api/sessions/passkey", json={"credential": jane_passkey.get(options)})
+
+    assert response.status_code == 201
+    assert response.json["user"]["username"] == "janedoe"
+    current = client.get("/api/sessions/current", headers=bearer(response.json["token"])).json
+    assert current["amr"] == ["webauthn"]
+    assert current["second_factor_at"] == current["created_at"]
+
+
+def test_a_passkey_completes_the_second_step(client, jane_passkey):
+    challenge = challenge_for(client)
+
+    response = client.post(
+        "/api/sessions/mfa",
+        json={
+            "challenge": challenge["challenge"],
+            "credential": jane_passkey.get(challenge["webauthn"]),
+        },
+    )
+
+    assert response.status_code == 201
+    current = client.get("/api/sessions/current", headers=bearer(response.json["token"])).json
+    assert current["amr"] == ["pwd", "webauthn"]
+
+
+def test_a_passkey_answer_to_other_options_does_not_complete_the_second_step(client, jane_passkey):
+    challenge = challenge_for(client)
+    other = client.post("/api/sessions/passkey-options").json["options"]
+
+    response = client.post(
+        "/api/sessions/mfa",
+        json={"challenge": challenge["challenge"], "credential": jane_passkey.get(other)},
+    )
+
+    body = assert_problem(response, 422)
+    assert [e["field"] for e in body["errors"]] == ["credential"]
+
+
+def test_the_second_step_takes_a_code_or_a_passkey_not_both(client, jane_passkey):
+    challenge = challenge_for(client)
+    both = {
+        "challenge": challenge["challenge"],
+        "code": "123456",
+        "credential": jane_passkey.get(challenge["webauthn"]),
+    }
+
+    assert_problem(client.post("/api/sessions/mfa", json=both), 422)
+
+
+def test_an_admin_signed_in_with_a_passkey_may_act(aws, settings):
+    app = create_app({**settings, "REQUIRE_ADMIN_MFA": True})
+    client = app.test_client()
+    token = login(client)["token"]
+    authenticator = Authenticator()
+    options = client.post("/api/users/johndoe/passkey-options", headers=bearer(token)).json
+    credential = authenticator.create(options["options"])
+    client.post(
+        "/api/users/johndoe/passkeys",
+        headers=bearer(token),
+        json={"name": "Key", "credential": credential},
+    )
+    assert client.get("/api/users/janedoe/sessions", headers=bearer(token)).status_code == 403
+
+    options = client.post("/api/sessions/passkey-options").json["options"]
+    signed_in = client.post(
+        "/api/sessions/passkey", json={"credential": authenticator.get(options)}
+    )
+
+    assert (
+        client.get(
+            "/api/users/janedoe/sessions", headers=bearer(signed_in.json["token"])
+        ).status_code
+        == 200
+    )

@@ -24,6 +24,7 @@ SELF_FIELDS = PUBLIC_FIELDS | {
     "disabled",
     "totp_enabled",
     "recovery_codes_left",
+    "passkeys",
 }
 
 

@@ -34,6 +34,7 @@ from app.helpers.state import state_of
 from app.helpers.tables.login_failures import FAILURES
 from app.helpers.users import encode_cursor
 from app.models import Credentials, UserCreate, canonical_username
+from tests.authenticator import Authenticator
 from tests.helpers import JOHN, SENT_SECRETS, assert_no_secret, basic, drain_mail, new_user
 
 PROBLEM = "application/problem+json"
@@ -223,6 +224,7 @@ CONTEXT_DEPENDENT_REFUSALS = (
     ("username", "give username or email, or sign in"),  # an anonymous `{}` verification
     ("code", "is not a valid code"),  # a second factor's code: any string is schema-valid
     ("code", "no second factor is set up"),  # reauthenticating by code without one
+    ("credential", "was not accepted"),  # a passkey's answer: any object is schema-valid
 )
 # A mailed token is opaque: any string is schema-valid, and the fuzzer's are never real.
 TOKEN_ROUTES = ("POST /api/password-resets/confirm", "POST /api/email-verifications/confirm")
@@ -237,6 +239,15 @@ OWN_FACTORS = (
     "POST /api/users/{username}/totp/confirm",
     "DELETE /api/users/{username}/totp",
     "POST /api/users/{username}/recovery-codes",
+    "POST /api/users/{username}/passkey-options",
+    "POST /api/users/{username}/passkeys",
+    "DELETE /api/users/{username}/passkeys/{passkey_id}",
+)
+PASSKEY_SIGN_IN = "POST /api/sessions/passkey"
+# Operations whose budget runs make too few calls to meet a limit by themselves.
+FEW_CALLS = (
+    "POST /api/sessions/passkey-options",
+    "DELETE /api/users/{username}/passkeys/{passkey_id}",
 )
 
 
@@ -257,6 +268,7 @@ class FuzzRun:
     budgets: bool = False
     documented: set[str] = field(default_factory=set)  # the statuses the operation lists
     codes: list[str] = field(default_factory=list)  # SECOND's recovery codes not used yet
+    authenticator: Authenticator = field(default_factory=Authenticator)  # its passkeys
 
     def login(self) -> str:
         response = self.client.post("/api/sessions", json=JANE_LOGIN)
@@ -311,6 +323,34 @@ class FuzzRun:
             challenge = sessions.login(state_of(app), credentials=credentials).challenge
         self.secrets += [challenge, notices.hash_of(challenge) or ""]
         return {"challenge": challenge, "code": self.codes.pop()}
+
+    def new_passkey(self, username: str = ADMIN) -> dict[str, Any]:
+        """A real answer to new registration options of `username`'s (at most 10 kept)."""
+        state = state_of(self.client.application)
+        with self.client.application.app_context():
+            if len(users.get_user(state, username=username).passkey_ids) >= 9:
+                factors.reset(state, username=username, by="(fuzz set-up)")
+        options = self.client.post(f"/api/users/{username}/passkey-options", headers=JOHN)
+        assert options.status_code == 200, options.json
+        return self.authenticator.create(options.json["options"])
+
+    def passkey_id(self) -> str:
+        """The id of a passkey of ADMIN's, added now."""
+        registered = self.client.post(
+            f"/api/users/{ADMIN}/passkeys",
+            headers=JOHN,
+            json={"name": "Key", "credential": self.new_passkey()},
+        )
+        assert registered.status_code == 201, registered.json
+        self.secrets += registered.json["recovery_codes"]
+        return registered.json["id"]
+
+    def passkey_answer(self) -> dict[str, Any]:
+        """A real answer to new sign-in options, by a passkey of ADMIN's."""
+        if not self.authenticator.credentials:
+            self.passkey_id()
+        options = self.client.post("/api/sessions/passkey-options").json["options"]
+        return self.authenticator.get(options, self.authenticator.credentials[-1])
 
     def leaks(self, text: str) -> list[str]:
         """Password hashes, and secrets the fuzzer did not itself send as data, in `text`.
@@ -481,9 +521,12 @@ def _carries_credentials(case: Any) -> bool:
     """Whether the input itself is a username and password (a 401 is then about the input)."""
     label = case.operation.label
     query = case.query if isinstance(case.query, dict) else {}
-    return label in ("POST /api/sessions", "POST /api/sessions/mfa", REAUTHENTICATION) or (
-        label == "GET /api/user" and bool(query)
-    )
+    return label in (
+        "POST /api/sessions",
+        "POST /api/sessions/mfa",
+        PASSKEY_SIGN_IN,
+        REAUTHENTICATION,
+    ) or (label == "GET /api/user" and bool(query))
 
 
 def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
@@ -531,7 +574,7 @@ def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
         case.body["token"] = run.mailed_token(label)
     if label == "POST /api/sessions/mfa" and valid and _pick(case.body, (True,)):
         case.body = run.second_step()
-    if label in OWN_FACTORS and valid:
+    if label in OWN_FACTORS and valid and not run.budgets:  # the set-up would spend them
         # His own account (the others' answer 403 whatever is sent); Basic proves the
         # password in the request, as a recent proof must.
         path["username"] = ADMIN
@@ -546,10 +589,22 @@ def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
         elif label.startswith("POST") and label.endswith("/totp"):
             with run.client.application.app_context():
                 factors.reset(state_of(run.client.application), username=ADMIN, by="(fuzz)")
-        else:
+        elif label.endswith("/passkeys") and isinstance(case.body, dict):
+            case.body = {**case.body, "credential": run.new_passkey()}
+        elif label.endswith("{passkey_id}"):
+            path["passkey_id"] = run.passkey_id()
+        elif not label.endswith("/passkey-options"):
             _, codes = run.with_totp(ADMIN)
             if label.startswith("DELETE"):
                 case.body = {"password": "JohnPass123", "code": codes[0]}
+    if label == PASSKEY_SIGN_IN and valid and not run.budgets and _pick(case.body, (True,)):
+        case.body = {"credential": run.passkey_answer()}
+    if label in FEW_CALLS and case.method == label.split()[0] and run.budgets:
+        # Too few calls of their own to meet a limit: spend the budget (or lock jane's
+        # account, as the turns' wrong passwords do) first, as the fuzzer's calls come.
+        for _ in range(100):
+            if run.statuses[429] or case.call(headers=JANE_WRONG).status_code == 429:
+                break
     if label == "GET /api/user" and valid:
         choice = _pick(case.query, ({}, JANE_LOGIN))
         case.query = dict(choice) if choice is not None else case.query

@@ -1,13 +1,22 @@
-"""Second factors: an authenticator app (TOTP) set up and removed, recovery codes, a reset."""
+"""Second factors: an authenticator app (TOTP), passkeys, recovery codes, an admin's reset."""
 
 from __future__ import annotations
 
 from apiflask import APIBlueprint
 
 from app.controllers.access import ADMIN, REQUIRED, Caller, access
-from app.helpers import factors
+from app.helpers import factors, passkeys
 from app.helpers.state import current_state
-from app.models import CodeProof, RecoveryCodes, TotpEnrolment, TotpRemoval
+from app.models import (
+    CodeProof,
+    PasskeyAdded,
+    PasskeyPublic,
+    PasskeyRegistration,
+    RecoveryCodes,
+    TotpEnrolment,
+    TotpRemoval,
+    WebAuthnOptions,
+)
 from app.openapi import responses
 from app.security import token_budget
 
@@ -83,6 +92,75 @@ def renew_recovery_codes(username: str, caller: Caller) -> RecoveryCodes:
         session=caller.session,
         password_checked=caller.password_checked,
     )
+
+
+@bp.post("/users/<username>/passkey-options")
+@bp.output(WebAuthnOptions)
+@bp.doc(responses=responses(403, 404, 409))
+@access(REQUIRED)
+def passkey_options(username: str, caller: Caller) -> WebAuthnOptions:
+    """Options for navigator.credentials.create(): a passkey for one's own account.
+
+    Single use, for MFA_CHALLENGE_TTL. Needs the password proven within REAUTH_WINDOW: a
+    passkey signs in on its own. 409 at 10 passkeys.
+    """
+    return passkeys.registration_options(
+        current_state(),
+        actor=caller.user,
+        username=username,
+        session=caller.session,
+        password_checked=caller.password_checked,
+    )
+
+
+@bp.post("/users/<username>/passkeys")
+@bp.input(PasskeyRegistration, arg_name="registration")
+@bp.output(PasskeyAdded, status_code=201)
+@bp.doc(responses=responses(403, 404, 409))
+@token_budget
+@access(REQUIRED)
+def add_passkey(username: str, registration: PasskeyRegistration, caller: Caller) -> tuple:
+    """Add the passkey the browser made from the options, with a name.
+
+    With the account's first second factor, ten recovery codes come back, shown this once.
+    A 422 on `credential` when the answer does not verify (options used or expired).
+    """
+    added = passkeys.register(
+        current_state(),
+        actor=caller.user,
+        username=username,
+        name=registration.name,
+        credential=registration.credential,
+    )
+    return added, 201
+
+
+@bp.get("/users/<username>/passkeys")
+@bp.output(list[PasskeyPublic])
+@bp.doc(responses=responses(403, 404))
+@access(REQUIRED)
+def list_passkeys(username: str, caller: Caller) -> list[PasskeyPublic]:
+    """A user's passkeys, newest first: name, when added and last used, whether synced."""
+    return passkeys.list_passkeys(current_state(), actor=caller.user, username=username)
+
+
+@bp.delete("/users/<username>/passkeys/<passkey_id>")
+@bp.doc(responses={204: "The passkey removed", **responses(403, 404, 409)})
+@access(REQUIRED)
+def remove_passkey(username: str, passkey_id: str, caller: Caller) -> tuple:
+    """Remove one of one's passkeys (the password proven within REAUTH_WINDOW).
+
+    The last second factor takes the recovery codes along.
+    """
+    passkeys.remove(
+        current_state(),
+        actor=caller.user,
+        username=username,
+        passkey_id=passkey_id,
+        session=caller.session,
+        password_checked=caller.password_checked,
+    )
+    return "", 204
 
 
 @bp.delete("/users/<username>/second-factors")

@@ -8,16 +8,18 @@ from apiflask import APIBlueprint
 from flask import g, jsonify, make_response, request, url_for
 
 from app.controllers.access import ANONYMOUS, BEARER_ONLY, LOGIN, REQUIRED, Caller, access
-from app.helpers import sessions
+from app.helpers import passkeys, sessions
 from app.helpers.state import current_state
 from app.models import (
     Client,
     Credentials,
     LoginResult,
+    PasskeyAssertion,
     Reauthentication,
     SecondFactorChallenge,
     SecondFactorProof,
     SessionPublic,
+    WebAuthnOptions,
 )
 from app.openapi import responses, second_step
 from app.security import token_budget
@@ -44,7 +46,7 @@ def login(credentials: Credentials) -> Any:
     result = sessions.login(current_state(), credentials=credentials, client=_client())
     if isinstance(result, SecondFactorChallenge):
         # Not the declared output: a response of its own, documented by `second_step`.
-        return make_response(jsonify(result.model_dump(mode="json")), 202)
+        return make_response(jsonify(result.model_dump(mode="json", exclude_none=True)), 202)
     return _opened(result)
 
 
@@ -55,14 +57,50 @@ def login(credentials: Credentials) -> Any:
 @token_budget
 @access(ANONYMOUS)
 def complete_login(proof: SecondFactorProof) -> tuple:
-    """The second step of a login: the challenge and a TOTP code or a recovery code.
+    """The second step of a login: the challenge and a TOTP or recovery code, or a passkey.
 
-    Answers as a login does. A wrong code is a 422 on `code` (the challenge stays usable);
-    an unknown, used or expired challenge is a 401: log in again. Wrong codes lock the
-    second step as wrong passwords lock the first, each on its own count.
+    `credential` is a passkey's answer to the 202's `webauthn` options. Answers as a login
+    does. A wrong code is a 422 on `code` (a refused passkey, on `credential`), and the
+    challenge stays usable; an unknown, used or expired challenge is a 401: log in again.
+    Wrong codes lock the second step as wrong passwords lock the first, each on its own count.
     """
     result = sessions.complete_sign_in(
-        current_state(), challenge=proof.challenge, code=proof.code, client=_client()
+        current_state(),
+        challenge=proof.challenge,
+        code=proof.code,
+        credential=proof.credential,
+        client=_client(),
+    )
+    return _opened(result)
+
+
+@bp.post("/sessions/passkey-options")
+@bp.output(WebAuthnOptions)
+@token_budget
+@access(ANONYMOUS)
+def passkey_sign_in_options() -> WebAuthnOptions:
+    """Options for navigator.credentials.get() to sign in with a passkey alone.
+
+    No account is named: the passkey (a discoverable credential) says whose it is. Single
+    use, for MFA_CHALLENGE_TTL.
+    """
+    return passkeys.sign_in_options(current_state())
+
+
+@bp.post("/sessions/passkey")
+@bp.input(PasskeyAssertion, arg_name="assertion")
+@bp.output(LoginResult, status_code=201)
+@bp.doc(responses=responses(401, 403, status=201, headers={"Location": "The session's URL"}))
+@token_budget
+@access(ANONYMOUS)
+def passkey_login(assertion: PasskeyAssertion) -> tuple:
+    """Log in with a passkey: its answer to the options. Answers as a login does.
+
+    Anything wrong with it (unknown or removed, a stale sign counter, options used or
+    expired) is a 401. The session's amr is ["webauthn"], which counts as a second factor.
+    """
+    result = sessions.sign_in_with_passkey(
+        current_state(), credential=assertion.credential, client=_client()
     )
     return _opened(result)
 

@@ -9,7 +9,7 @@ once, a recovery code once, across every instance.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from app.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from app.helpers import events, lockout, recovery_codes, tables, totp, users
+from app.helpers import events, lockout, passkeys, recovery_codes, tables, totp, users
 from app.helpers.credentials import check_password
 from app.helpers.dynamo import TransactionCanceled, Write
 from app.helpers.keyring import Undecryptable
@@ -111,7 +111,7 @@ def confirm_totp(
         raise Conflict(f"The set-up has expired. {_SET_UP_FIRST}") from exc
     step = totp.accepted_step(secret, code, now=state.now(), last_step=None)
     if step is None:
-        raise _wrong_code(_WRONG_CODE)
+        raise wrong("code")
     codes = recovery_codes.new_codes()
     try:
         tables.factors.enable_totp(
@@ -132,8 +132,8 @@ def remove_totp(
 ) -> None:
     """Turn TOTP off (and its recovery codes): the password and a code, both, are needed."""
     user = _own(state, actor, username)
-    if not user.has_second_factor:
-        raise Conflict("Two-step sign-in is not on.")
+    if not user.totp_secret:
+        raise Conflict("Two-step sign-in with an authenticator app is not on.")
     try:
         check_password(state, username=user.username, password=password, signing_in=False)
     except Unauthorized as exc:
@@ -142,12 +142,13 @@ def remove_totp(
         ) from exc
     _, spend = check_code(state, user, code)
     try:
-        state.store.transact_write([spend])
+        state.store.transact_write(spend)
     except TransactionCanceled as exc:  # used meanwhile, by another request
-        raise _wrong_code(_WRONG_CODE) from exc
+        raise wrong("code") from exc
     forgive(state, user)
     try:
-        tables.factors.clear(state.store, user)
+        # Recovery codes stay while a passkey remains.
+        tables.factors.clear_totp(state.store, user, codes=not user.passkey_ids)
     except Changed as exc:
         raise Conflict(users.RACE) from exc
     events.emit("totp_disabled", username=user.username)
@@ -183,6 +184,7 @@ def reset(state: AppState, *, username: str, by: str) -> None:
         tables.factors.clear(state.store, user, session_key=users.new_session_key())
     except Changed as exc:
         raise Conflict(users.RACE) from exc
+    tables.passkeys.delete_many(state.store, user.passkey_ids)  # tidying: no longer hers
     tables.sessions.delete_of_user(state.store, user.username)
     forgive(state, user)
     events.warn("second_factors_reset", username=user.username, by=by)
@@ -213,13 +215,42 @@ def rotate_secrets(state: AppState) -> int:
 # -- checking a code ----------------------------------------------------------------------------
 
 
-def check_code(state: AppState, user: UserItem, code: str) -> tuple[AuthenticationMethod, Write]:
-    """What `code` proves and the write that uses it up (to make with what it allows).
+def check_code(
+    state: AppState, user: UserItem, code: str
+) -> tuple[AuthenticationMethod, list[Write]]:
+    """What `code` proves and the writes that use it up (to make with what it allows).
 
     A TOTP code (6 digits) or a recovery code. Each attempt counts under the second step's
     lockout before it is checked (`TooManyRequests` when locked); a wrong code is a 422 on
-    `code`. `forgive` once the write has been made.
+    `code`. `forgive` once the writes have been made.
     """
+    return _checked(state, user, "code", lambda: _match(state, user, code))
+
+
+def check_passkey(
+    state: AppState, user: UserItem, credential: dict[str, Any], *, challenge: str
+) -> tuple[AuthenticationMethod, list[Write]]:
+    """As `check_code`, for a passkey's answer to a sign-in's `challenge` (422: `credential`)."""
+
+    def match() -> tuple[AuthenticationMethod, list[Write]] | None:
+        try:
+            parsed, answered = passkeys.parse_assertion(credential)
+            if answered != challenge:
+                return None
+            _, writes = passkeys.check_assertion(state, parsed, challenge=challenge, user=user)
+        except passkeys.Refused:
+            return None
+        return "webauthn", writes
+
+    return _checked(state, user, "credential", match)
+
+
+def _checked(
+    state: AppState,
+    user: UserItem,
+    field: str,
+    match: Callable[[], tuple[AuthenticationMethod, list[Write]] | None],
+) -> tuple[AuthenticationMethod, list[Write]]:
     key = _lockout_key(user.username)
     try:
         failures = lockout.reserve(
@@ -228,7 +259,7 @@ def check_code(state: AppState, user: UserItem, code: str) -> tuple[Authenticati
     except TooManyRequests as exc:
         events.warn("second_factor_refused", username=user.username, reason="locked")
         raise TooManyRequests(_LOCKED, retry_after=exc.retry_after) from exc
-    found = _match(state, user, code)
+    found = match()
     if found is None:
         events.warn("second_factor_failed", username=user.username, failures=failures)
         wait = state.lockout.wait_seconds(failures)
@@ -236,7 +267,7 @@ def check_code(state: AppState, user: UserItem, code: str) -> tuple[Authenticati
             events.warn(
                 "second_factor_locked", username=user.username, failures=failures, seconds=wait
             )
-        raise _wrong_code(_WRONG_CODE)
+        raise wrong(field)
     return found
 
 
@@ -257,12 +288,12 @@ def _match(state: AppState, user: UserItem, code: str) -> tuple[AuthenticationMe
             events.warn("totp_secret_unreadable", username=user.username)
             raise ServiceUnavailable() from exc
         step = totp.accepted_step(secret, typed, now=state.now(), last_step=user.totp_last_step)
-        return None if step is None else ("otp", tables.factors.accept_step(user, step))
+        return None if step is None else ("otp", [tables.factors.accept_step(user, step)])
     position = recovery_codes.matching(code, sorted(user.recovery_codes))
     if position is None:
         return None
     used = recovery_codes.hash_of(code)
-    return "recovery_code", tables.factors.use_recovery_code(user, used)
+    return "recovery_code", [tables.factors.use_recovery_code(user, used)]
 
 
 def _lockout_key(username: str) -> str:
@@ -300,8 +331,10 @@ def _own(
     return actor
 
 
-def _wrong_code(detail: str) -> ValidationFailed:
-    return ValidationFailed(errors=[{"location": "json", "field": "code", "detail": detail}])
+def wrong(field: str) -> ValidationFailed:
+    """The 422 of a code (or a passkey's answer) that proves nothing."""
+    detail = _WRONG_CODE if field == "code" else "was not accepted"
+    return ValidationFailed(errors=[{"location": "json", "field": field, "detail": detail}])
 
 
 def qr_svg(uri: str) -> str:

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.errors import NotFound, Unauthorized, ValidationFailed
-from app.helpers import events, factors, notices, tables, users
+from app.errors import AccountDisabled, EmailNotVerified, NotFound, Unauthorized, ValidationFailed
+from app.helpers import events, factors, notices, passkeys, tables, users
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
 from app.helpers.tables import Changed
@@ -123,9 +123,14 @@ def login(
 
 
 def complete_sign_in(
-    state: AppState, *, challenge: str, code: str, client: Client | None = None
+    state: AppState,
+    *,
+    challenge: str,
+    code: str | None = None,
+    credential: dict[str, Any] | None = None,
+    client: Client | None = None,
 ) -> LoginResult:
-    """The second step of a sign-in: the challenge of the first, and a TOTP or recovery code.
+    """The second step of a sign-in: the first's challenge, and a code or a passkey's answer.
 
     An unknown, used or expired challenge (or one whose account has changed since: a new
     password, disabled) is `Unauthorized`: start again. A wrong code is a 422 on `code` and
@@ -140,15 +145,16 @@ def complete_sign_in(
     if user is None or user.disabled or _stamp(user) != token.account_stamp:
         tables.tokens.discard(state.store, token.token_hash)
         raise Unauthorized()
-    method, spend = factors.check_code(state, user, code)
+    if credential is not None:
+        method, spend = factors.check_passkey(state, user, credential, challenge=challenge)
+    else:
+        method, spend = factors.check_code(state, user, code or "")
     try:
-        tables.tokens.use(state.store, token, now=int(now), writes=[spend])
+        tables.tokens.use(state.store, token, now=int(now), writes=spend)
     except tables.tokens.Spent as exc:
         raise Unauthorized() from exc
-    except Changed as exc:  # the code was used by another request meanwhile
-        raise ValidationFailed(
-            errors=[{"location": "json", "field": "code", "detail": "was used already"}]
-        ) from exc
+    except Changed as exc:  # the code (or the passkey's counter) was used meanwhile
+        raise factors.wrong("code" if credential is None else "credential") from exc
     factors.forgive(state, user)
     events.emit("second_factor_passed", username=user.username, method=method)
     return open_session(state, user, client=client or Client(), amr=["pwd", method])
@@ -173,9 +179,48 @@ def _challenge(state: AppState, user: UserItem) -> SecondFactorChallenge:
     )
     events.emit("second_factor_asked", username=user.username)
     methods: list[SecondFactorMethod] = ["totp"] if user.totp_secret else []
+    options = None
+    if user.passkey_ids:
+        methods.append("webauthn")
+        options = passkeys.second_step_options(state, user, challenge)
     if user.recovery_codes:
         methods.append("recovery_code")
-    return SecondFactorChallenge(challenge=challenge, methods=methods, expires_at=iso(expires))
+    return SecondFactorChallenge(
+        challenge=challenge, methods=methods, expires_at=iso(expires), webauthn=options
+    )
+
+
+def sign_in_with_passkey(
+    state: AppState, *, credential: dict[str, Any], client: Client | None = None
+) -> LoginResult:
+    """A sign-in with a passkey alone: its answer to the options of `passkeys.sign_in_options`.
+
+    Whatever is wrong with it (unknown, removed, forged, a stale sign counter, options
+    expired or used) is one `Unauthorized`. A disabled account, or an unverified email under
+    REQUIRE_VERIFIED_EMAIL, is told so, as after a right password.
+    """
+    try:
+        parsed, answered = passkeys.parse_assertion(credential)
+        token = passkeys.stored_sign_in_challenge(state, answered)
+        if token is None:
+            raise passkeys.Refused()
+        user, writes = passkeys.check_assertion(state, parsed, challenge=answered)
+    except passkeys.Refused as exc:
+        events.warn("passkey_sign_in_failed")
+        raise Unauthorized() from exc
+    if user.disabled:
+        events.warn("login_refused", username=user.username, reason="disabled")
+        raise AccountDisabled()
+    if state.email_policy.require_verified and not user.email_verified:
+        events.warn("login_refused", username=user.username, reason="email_not_verified")
+        raise EmailNotVerified()
+    try:
+        tables.tokens.use(state.store, token, now=int(state.now()), writes=writes)
+    except (tables.tokens.Spent, Changed) as exc:  # used meanwhile: a replay, or a clone
+        events.warn("passkey_sign_in_failed", username=user.username, reason="replayed")
+        raise Unauthorized() from exc
+    events.emit("passkey_sign_in", username=user.username)
+    return open_session(state, user, client=client or Client(), amr=["webauthn"])
 
 
 def _stamp(user: UserItem) -> str:
@@ -204,7 +249,7 @@ def open_session(
         user_agent=printable(client.user_agent)[:USER_AGENT_LENGTH],
         address=client.address,
         amr=amr,
-        second_factor_at=moment if len(amr) > 1 else None,
+        second_factor_at=moment if amr != ["pwd"] else None,
     )
     tables.sessions.insert(state.store, session)
     return LoginResult(token=token, expires_at=iso(session.expires_at), user=user.self_view())

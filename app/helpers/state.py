@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from app.helpers.mail import Mailer
     from app.helpers.messages import Composer
     from app.helpers.notices import EmailPolicy
+    from app.helpers.passkeys import RelyingParty
     from app.helpers.passwords import PasswordHasher
     from app.helpers.sessions import SessionPolicy
 
@@ -50,6 +51,7 @@ class AppState:
     email_policy: EmailPolicy  # mailed links, mails per account, verified sign-in
     keyring: Keyring  # encrypts second factors' secrets (SECRET_KEYS)
     factors: FactorPolicy  # second factors: on or off, who needs one, the sign-in's wait
+    relying_party: RelyingParty  # passkeys: the RP ID and origins
     # Every stored time comes from here; tests put a clock they move by hand.
     clock: Clock = field(default=time.time)
 

@@ -366,8 +366,9 @@ def delete_user(
     except Changed as exc:
         raise Conflict(RACE) from exc
     events.emit("user_deleted", username=target, by=actor.username)
-    # Sessions already fail (their user is gone); this only tidies the table.
+    # Sessions and passkeys already fail (their user is gone); this only tidies the tables.
     tables.sessions.delete_of_user(state.store, target)
+    tables.passkeys.delete_many(state.store, current.passkey_ids)
 
 
 def _record_changes(before: UserItem, after: UserItem, *, actor: UserItem) -> None:

@@ -8,7 +8,15 @@ uniqueness claim), which the service turns into what it means for the caller.
 from __future__ import annotations
 
 from app.helpers.dynamo import TableSpec
-from app.helpers.tables import factors, login_failures, rate_limits, sessions, tokens, users
+from app.helpers.tables import (
+    factors,
+    login_failures,
+    passkeys,
+    rate_limits,
+    sessions,
+    tokens,
+    users,
+)
 from app.helpers.tables.conditional import Changed, Claimed, LastAdmin
 
 SPECS: tuple[TableSpec, ...] = (
@@ -17,6 +25,7 @@ SPECS: tuple[TableSpec, ...] = (
     login_failures.SPEC,
     rate_limits.SPEC,
     tokens.SPEC,
+    passkeys.SPEC,
 )
 
 __all__ = [
@@ -26,6 +35,7 @@ __all__ = [
     "LastAdmin",
     "factors",
     "login_failures",
+    "passkeys",
     "rate_limits",
     "sessions",
     "tokens",

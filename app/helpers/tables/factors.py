@@ -11,7 +11,8 @@ from app.helpers.tables.conditional import Changed, update_existing
 from app.helpers.tables.users import USERS, key
 from app.models import UserItem
 
-_FACTOR_FIELDS = "totp_secret, totp_pending, totp_last_step, recovery_codes"
+_TOTP_FIELDS = "totp_secret, totp_pending, totp_last_step"
+_FACTOR_FIELDS = f"{_TOTP_FIELDS}, recovery_codes, passkey_ids"
 
 
 def start_totp(store: DynamoInterface, user: UserItem, *, pending: str) -> None:
@@ -90,6 +91,20 @@ def replace_recovery_codes(store: DynamoInterface, user: UserItem, codes: set[st
         condition="totp_secret = :secret",
         values={":secret": user.totp_secret},
     )
+
+
+def clear_totp(store: DynamoInterface, user: UserItem, *, codes: bool) -> None:
+    """Remove the user's TOTP (with `codes`, the recovery codes); `Changed` if they changed."""
+    try:
+        store.update(
+            USERS,
+            key(user.username),
+            update=f"REMOVE {_TOTP_FIELDS}" + (", recovery_codes" if codes else ""),
+            condition="session_key = :key_was AND totp_secret = :secret",
+            values={":key_was": user.session_key, ":secret": user.totp_secret},
+        )
+    except ConditionFailed as exc:
+        raise Changed() from exc
 
 
 def clear(store: DynamoInterface, user: UserItem, *, session_key: str | None = None) -> None:

@@ -53,7 +53,7 @@ def set_authenticated(store: DynamoInterface, token_hash: str, *, at: int) -> No
 
 
 def step_up(
-    store: DynamoInterface, token_hash: str, *, at: int, amr: list[str], spend: Write
+    store: DynamoInterface, token_hash: str, *, at: int, amr: list[str], spend: list[Write]
 ) -> None:
     """Record a second factor proven in a session, and use its code up, both or neither.
 
@@ -70,7 +70,7 @@ def step_up(
                     condition=_EXISTS,
                     values={":at": at, ":amr": amr},
                 ),
-                spend,
+                *spend,
             ]
         )
     except TransactionCanceled as exc:

@@ -147,6 +147,14 @@ export const api = {
   // The challenge of a 202 and a code (an authenticator app's, or a recovery code): 201 as a login.
   verifyLogin: (challenge, code) =>
     request("POST", "/api/sessions/mfa", { body: { challenge, code }, auth: false }),
+  // The same with a passkey's answer to the 202's `webauthn` options, in place of a code.
+  verifyLoginWithPasskey: (challenge, credential) =>
+    request("POST", "/api/sessions/mfa", { body: { challenge, credential }, auth: false }),
+  // Signing in with a passkey alone: options for any passkey of this site, then its answer
+  // (201 as a login).
+  passkeySignInOptions: () => request("POST", "/api/sessions/passkey-options", { auth: false }),
+  passkeySignIn: (credential) =>
+    request("POST", "/api/sessions/passkey", { body: { credential }, auth: false }),
   logout: () => request("DELETE", "/api/sessions/current"),
   reauthenticate: (password) =>
     request("POST", "/api/sessions/current/reauthentication", { body: { password } }),
@@ -178,6 +186,23 @@ export const api = {
     request(
       "POST",
       `${userPath(username)}/recovery-codes`,
+      password ? { basic: { username, password } } : {},
+    ),
+  // Passkeys: the options for the browser's dialog (`password` as above), then its answer
+  // kept under a name (201, with the recovery codes when it is the first second factor).
+  passkeyOptions: (username, password) =>
+    request(
+      "POST",
+      `${userPath(username)}/passkey-options`,
+      password ? { basic: { username, password } } : {},
+    ),
+  addPasskey: (username, name, credential) =>
+    request("POST", `${userPath(username)}/passkeys`, { body: { name, credential } }),
+  listPasskeys: (username) => request("GET", `${userPath(username)}/passkeys`),
+  removePasskey: (username, id, password) =>
+    request(
+      "DELETE",
+      `${userPath(username)}/passkeys/${encodeURIComponent(id)}`,
       password ? { basic: { username, password } } : {},
     ),
   listSessions: (username) => request("GET", `${userPath(username)}/sessions`),
