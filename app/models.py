@@ -343,20 +343,24 @@ class TotpRemoval(_Input):
 
 
 class Reauthentication(_Input):
-    """A proof given again in a session before a sensitive change: the password, or a code.
+    """A proof given again in a session before a sensitive change: one of three.
 
-    A code (TOTP or recovery) also marks the session as signed in with a second factor.
+    The password, a code, or a passkey's answer (to POST /api/sessions/passkey-options). A
+    code (TOTP or recovery) or a passkey also marks the session as signed in with a second
+    factor.
     """
 
     model_config = ConfigDict(json_schema_extra=_one_property)
 
     password: str = Field(None, min_length=1, max_length=256, repr=False)  # type: ignore[assignment]
     code: SecondFactorCode = None  # type: ignore[assignment]
+    credential: WebAuthnCredential = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Reauthentication:
-        if (self.password is None) == (self.code is None):
-            raise ValueError("give password or code, not both")
+        given = [self.password, self.code, self.credential]
+        if sum(proof is not None for proof in given) != 1:
+            raise ValueError("give one of password, code or credential")
         return self
 
 

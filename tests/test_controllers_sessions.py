@@ -1128,3 +1128,48 @@ def test_an_admin_signed_in_with_a_passkey_may_act(aws, settings):
         ).status_code
         == 200
     )
+
+
+def test_reauthentication_with_a_passkey_steps_the_session_up(client):
+    token = login(client, "janedoe", "JanePass123")["token"]  # a password-only session
+    authenticator = Authenticator()
+    options = client.post("/api/users/janedoe/passkey-options", headers=bearer(token)).json
+    credential = authenticator.create(options["options"])
+    body = {"name": "Phone", "credential": credential}
+    assert (
+        client.post("/api/users/janedoe/passkeys", headers=bearer(token), json=body).status_code
+        == 201
+    )
+    options = client.post("/api/sessions/passkey-options").json["options"]
+    answer = authenticator.get(options)
+
+    stepped = client.post(
+        "/api/sessions/current/reauthentication", headers=bearer(token), json={"credential": answer}
+    )
+    replayed = client.post(
+        "/api/sessions/current/reauthentication", headers=bearer(token), json={"credential": answer}
+    )
+
+    assert stepped.status_code == 200
+    assert stepped.json["amr"] == ["pwd", "webauthn"]
+    assert stepped.json["second_factor_at"] == stepped.json["authenticated_at"]
+    body = assert_problem(replayed, 422)  # the options were used
+    assert [e["field"] for e in body["errors"]] == ["credential"]
+
+
+def test_reauthentication_with_someone_elses_passkey_is_refused(client, jane_passkey):
+    token = login(client)["token"]  # john, who has no passkey
+    options = client.post("/api/sessions/passkey-options").json["options"]
+
+    response = client.post(
+        "/api/sessions/current/reauthentication",
+        headers=bearer(token),
+        json={"credential": jane_passkey.get(options)},
+    )
+
+    body = assert_problem(response, 422)
+    assert body["errors"][0] == {
+        "location": "json",
+        "field": "credential",
+        "detail": "no passkey is set up",
+    }

@@ -225,6 +225,7 @@ CONTEXT_DEPENDENT_REFUSALS = (
     ("code", "is not a valid code"),  # a second factor's code: any string is schema-valid
     ("code", "no second factor is set up"),  # reauthenticating by code without one
     ("credential", "was not accepted"),  # a passkey's answer: any object is schema-valid
+    ("credential", "no passkey is set up"),  # reauthenticating by passkey without one
 )
 # A mailed token is opaque: any string is schema-valid, and the fuzzer's are never real.
 TOKEN_ROUTES = ("POST /api/password-resets/confirm", "POST /api/email-verifications/confirm")
@@ -557,7 +558,7 @@ def _steer(case: Any, run: FuzzRun) -> dict[str, str]:
         case.body.update(username=fresh, email=f"{fresh}@example.com")
     if label == "POST /api/sessions" and valid and _pick(case.body, (True,)):
         case.body = dict(JANE_LOGIN)
-    if label == REAUTHENTICATION and valid and _pick(case.body, (True,)):
+    if label == REAUTHENTICATION and valid and (run.budgets or _pick(case.body, (True,))):
         if run.budgets:
             # A right password would forgive her wrong ones: the lockout (429) must be met
             # whatever examples the seed gives.

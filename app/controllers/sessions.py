@@ -131,12 +131,17 @@ def reauthenticate(proof: Reauthentication, caller: Caller) -> SessionPublic:
     """Prove the password, or a second factor, again in this session.
 
     Changing one's own email, deleting one's own account and second-factor changes need a
-    proof within REAUTH_WINDOW (10 minutes by default). A code (TOTP or recovery) also
-    steps the session up to a second factor, as REQUIRE_ADMIN_MFA asks of admins. A wrong
-    password or code is a 422 on its field: the session stays valid.
+    proof within REAUTH_WINDOW (10 minutes by default). A code (TOTP or recovery), or a
+    passkey's answer to POST /api/sessions/passkey-options, also steps the session up to a
+    second factor, as REQUIRE_ADMIN_MFA asks of admins. A wrong password, code or passkey
+    is a 422 on its field: the session stays valid.
     """
     return sessions.reauthenticate(
-        current_state(), session=caller.bearer_session(), password=proof.password, code=proof.code
+        current_state(),
+        session=caller.bearer_session(),
+        password=proof.password,
+        code=proof.code,
+        credential=proof.credential,
     )
 
 

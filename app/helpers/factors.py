@@ -23,7 +23,7 @@ from app.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from app.helpers import events, lockout, passkeys, recovery_codes, tables, totp, users
+from app.helpers import events, lockout, recovery_codes, tables, totp, users
 from app.helpers.credentials import check_password
 from app.helpers.dynamo import TransactionCanceled, Write
 from app.helpers.keyring import Undecryptable
@@ -45,6 +45,7 @@ _AGAIN = "prove it again with POST /api/sessions/current/reauthentication, then 
 _PROOF = f"New recovery codes need your password (or a code): {_AGAIN}"
 _CONFIRM = f"Turning two-step sign-in on needs your password: {_AGAIN}"
 _LOCKED = "Too many wrong codes for this account; try again later."
+TURNED_OFF = "Second factors are turned off on this service (SECOND_FACTORS)."
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class FactorPolicy:
 
 def start_totp(state: AppState, *, actor: UserItem, username: str) -> TotpEnrolment:
     """A new TOTP secret for the caller's own account, on once confirmed with a code."""
-    user = _own(state, actor, username)
+    user = own(state, actor, username)
     if user.totp_secret:
         raise Conflict("Two-step sign-in is on already: turn it off before setting up another.")
     secret = totp.new_secret()
@@ -100,7 +101,7 @@ def confirm_totp(
     password_checked: bool,
 ) -> RecoveryCodes:
     """Turn TOTP on with a first code from the app: the recovery codes, shown this once."""
-    user = _own(state, actor, username, proof=(session, password_checked, _CONFIRM))
+    user = own(state, actor, username, proof=(session, password_checked, _CONFIRM))
     if user.totp_secret:
         raise Conflict("Two-step sign-in is on already.")
     if not user.totp_pending:
@@ -131,7 +132,7 @@ def remove_totp(
     state: AppState, *, actor: UserItem, username: str, password: str, code: str
 ) -> None:
     """Turn TOTP off (and its recovery codes): the password and a code, both, are needed."""
-    user = _own(state, actor, username)
+    user = own(state, actor, username)
     if not user.totp_secret:
         raise Conflict("Two-step sign-in with an authenticator app is not on.")
     try:
@@ -163,7 +164,7 @@ def new_recovery_codes(
     password_checked: bool,
 ) -> RecoveryCodes:
     """Ten new recovery codes in place of the old ones, which stop working at once."""
-    user = _own(state, actor, username, proof=(session, password_checked, _PROOF))
+    user = own(state, actor, username, proof=(session, password_checked, _PROOF))
     if not user.has_second_factor:
         raise Conflict(f"Recovery codes come with a second factor. {_SET_UP_FIRST}")
     codes = recovery_codes.new_codes()
@@ -224,33 +225,16 @@ def check_code(
     lockout before it is checked (`TooManyRequests` when locked); a wrong code is a 422 on
     `code`. `forgive` once the writes have been made.
     """
-    return _checked(state, user, "code", lambda: _match(state, user, code))
+    return checked(state, user, "code", lambda: _match(state, user, code))
 
 
-def check_passkey(
-    state: AppState, user: UserItem, credential: dict[str, Any], *, challenge: str
-) -> tuple[AuthenticationMethod, list[Write]]:
-    """As `check_code`, for a passkey's answer to a sign-in's `challenge` (422: `credential`)."""
-
-    def match() -> tuple[AuthenticationMethod, list[Write]] | None:
-        try:
-            parsed, answered = passkeys.parse_assertion(credential)
-            if answered != challenge:
-                return None
-            _, writes = passkeys.check_assertion(state, parsed, challenge=challenge, user=user)
-        except passkeys.Refused:
-            return None
-        return "webauthn", writes
-
-    return _checked(state, user, "credential", match)
-
-
-def _checked(
+def checked(
     state: AppState,
     user: UserItem,
     field: str,
     match: Callable[[], tuple[AuthenticationMethod, list[Write]] | None],
 ) -> tuple[AuthenticationMethod, list[Write]]:
+    """`match()` under the second step's lockout; a 422 on `field` when it finds nothing."""
     key = _lockout_key(user.username)
     try:
         failures = lockout.reserve(
@@ -301,12 +285,13 @@ def _lockout_key(username: str) -> str:
     return f"{username}#second-factor"
 
 
-def _own(
+def own(
     state: AppState,
     actor: UserItem,
     username: str,
     *,
     proof: tuple[SessionItem | None, bool, str] | None = None,
+    what: str = "Second factors are",
 ) -> UserItem:
     """The caller, when `username` is their own account: second factors are set up in person.
 
@@ -314,10 +299,10 @@ def _own(
     text): only with the password proven within REAUTH_WINDOW.
     """
     if not state.factors.enabled:
-        raise Forbidden("Second factors are turned off on this service (SECOND_FACTORS).")
+        raise Forbidden(TURNED_OFF)
     target = users.authorize(actor, username, verb="set up second factors for")
     if target != actor.username:
-        raise Forbidden("Second factors are set up by their owner, signed in.")
+        raise Forbidden(f"{what} set up by their owner, signed in.")
     if proof is not None:
         session, password_checked, what = proof
         users.require_recent_proof(

@@ -36,11 +36,12 @@ from webauthn.helpers.structs import (
 )
 
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.helpers import events, notices, recovery_codes, tables, users
+from app.helpers import events, factors, notices, recovery_codes, tables, users
 from app.helpers.clock import iso
 from app.helpers.dynamo import TransactionCanceled, Write
 from app.helpers.tables import Changed
 from app.models import (
+    AuthenticationMethod,
     PasskeyAdded,
     PasskeyItem,
     PasskeyPublic,
@@ -245,6 +246,14 @@ def parse_assertion(credential: dict[str, Any]) -> tuple[AuthenticationCredentia
         raise Refused() from exc
 
 
+def parse_assertion_challenge(credential: dict[str, Any]) -> str | None:
+    """The challenge a passkey's answer says it answers (not yet verified), or None."""
+    try:
+        return parse_assertion(credential)[1]
+    except Refused:
+        return None
+
+
 def stored_sign_in_challenge(state: AppState, challenge: str) -> TokenItem | None:
     """The stored passkey sign-in challenge `challenge` names, if live."""
     stored_as = notices.hash_of(challenge)
@@ -296,6 +305,24 @@ def check_assertion(
     return owner, writes
 
 
+def check_passkey(
+    state: AppState, user: UserItem, credential: dict[str, Any], *, challenge: str
+) -> tuple[AuthenticationMethod, list[Write]]:
+    """As `factors.check_code`, for a passkey's answer to `challenge` (422: `credential`)."""
+
+    def match() -> tuple[AuthenticationMethod, list[Write]] | None:
+        try:
+            parsed, answered = parse_assertion(credential)
+            if answered != challenge:
+                return None
+            _, writes = check_assertion(state, parsed, challenge=challenge, user=user)
+        except Refused:
+            return None
+        return "webauthn", writes
+
+    return factors.checked(state, user, "credential", match)
+
+
 # -- the parts -------------------------------------------------------------------------------
 
 
@@ -308,24 +335,13 @@ def _own(
     password_checked: bool | None = None,
 ) -> UserItem:
     _check_enabled(state)
-    target = users.authorize(actor, username, verb="manage the passkeys of")
-    if target != actor.username:
-        raise Forbidden("Passkeys are added and removed by their owner, signed in.")
-    if password_checked is not None:
-        users.require_recent_proof(
-            state,
-            actor.username,
-            None,
-            session=session,
-            password_checked=password_checked,
-            what=_PROOF,
-        )
-    return actor
+    proof = None if password_checked is None else (session, password_checked, _PROOF)
+    return factors.own(state, actor, username, proof=proof, what="Passkeys are")
 
 
 def _check_enabled(state: AppState) -> None:
     if not state.factors.enabled:
-        raise Forbidden("Second factors are turned off on this service (SECOND_FACTORS).")
+        raise Forbidden(factors.TURNED_OFF)
     if not state.relying_party.id or not state.relying_party.origins:
         raise Forbidden("Passkeys need the service's address: set PUBLIC_URL (or WEBAUTHN_RP_ID).")
 

@@ -25,6 +25,7 @@ from app.errors import AccountDisabled, EmailNotVerified, NotFound, Unauthorized
 from app.helpers import events, factors, notices, passkeys, tables, users
 from app.helpers.clock import iso
 from app.helpers.credentials import check_password
+from app.helpers.dynamo import TransactionCanceled
 from app.helpers.tables import Changed
 from app.models import (
     AuthenticationMethod,
@@ -146,7 +147,7 @@ def complete_sign_in(
         tables.tokens.discard(state.store, token.token_hash)
         raise Unauthorized()
     if credential is not None:
-        method, spend = factors.check_passkey(state, user, credential, challenge=challenge)
+        method, spend = passkeys.check_passkey(state, user, credential, challenge=challenge)
     else:
         method, spend = factors.check_code(state, user, code or "")
     try:
@@ -288,54 +289,81 @@ def _touch(state: AppState, session: SessionItem, *, now: float) -> SessionItem:
 
 
 def reauthenticate(
-    state: AppState, *, session: SessionItem, password: str | None = None, code: str | None = None
+    state: AppState,
+    *,
+    session: SessionItem,
+    password: str | None = None,
+    code: str | None = None,
+    credential: dict[str, Any] | None = None,
 ) -> SessionPublic:
     """Prove the password, or a second factor, again in a session (REAUTH_WINDOW's changes).
 
-    A second factor also steps the session up: it then counts as signed in with one (for
-    REQUIRE_ADMIN_MFA). A wrong password or code is a 422 on its field (the session stays
-    valid) and counts under its own lockout.
+    A second factor (a code, or a passkey's answer to sign-in options) also steps the
+    session up: it then counts as signed in with one (for REQUIRE_ADMIN_MFA). A wrong
+    password, code or passkey is a 422 on its field (the session stays valid) and counts
+    under its own lockout.
     """
     moment = int(state.now())
-    if code is not None:
-        user = users.get_user(state, username=session.username)
-        if not user.has_second_factor:
-            raise ValidationFailed(
-                errors=[
-                    {"location": "json", "field": "code", "detail": "no second factor is set up"}
-                ]
-            )
-        method, spend = factors.check_code(state, user, code)
-        amr: list[AuthenticationMethod] = [m for m in session.amr if m != method] + [method]
-        try:
-            tables.sessions.step_up(
-                state.store, session.token_hash, at=moment, amr=amr, spend=spend
-            )
-        except Changed as exc:  # logged out, or the code used meanwhile
-            raise Unauthorized() from exc
-        factors.forgive(state, user)
-        update: dict[str, Any] = {
-            "authenticated_at": moment,
-            "second_factor_at": moment,
-            "amr": amr,
-        }
+    if code is None and credential is None:
+        _prove_password(state, session, password or "", at=moment)
+        update: dict[str, Any] = {"authenticated_at": moment}
+        method: AuthenticationMethod = "pwd"
     else:
-        try:
-            check_password(
-                state, username=session.username, password=password or "", signing_in=False
-            )
-        except Unauthorized as exc:
-            detail = "is not the current password"
-            errors = [{"location": "json", "field": "password", "detail": detail}]
-            raise ValidationFailed(errors=errors) from exc
-        try:
-            tables.sessions.set_authenticated(state.store, session.token_hash, at=moment)
-        except Changed as exc:  # logged out by a concurrent request
-            raise Unauthorized() from exc
-        update = {"authenticated_at": moment}
-        method = "pwd"
+        method, amr = _step_up(state, session, code=code, credential=credential, at=moment)
+        update = {"authenticated_at": moment, "second_factor_at": moment, "amr": amr}
     events.emit("reauthenticated", username=session.username, session=session.id, method=method)
     return view(session.model_copy(update=update), current=session)
+
+
+def _prove_password(state: AppState, session: SessionItem, password: str, *, at: int) -> None:
+    try:
+        check_password(state, username=session.username, password=password, signing_in=False)
+    except Unauthorized as exc:
+        detail = "is not the current password"
+        errors = [{"location": "json", "field": "password", "detail": detail}]
+        raise ValidationFailed(errors=errors) from exc
+    try:
+        tables.sessions.set_authenticated(state.store, session.token_hash, at=at)
+    except Changed as exc:  # logged out by a concurrent request
+        raise Unauthorized() from exc
+
+
+def _step_up(
+    state: AppState,
+    session: SessionItem,
+    *,
+    code: str | None,
+    credential: dict[str, Any] | None,
+    at: int,
+) -> tuple[AuthenticationMethod, list[AuthenticationMethod]]:
+    """Check a second factor in a session and record it there; the method and the new amr."""
+    field = "code" if credential is None else "credential"
+    user = users.get_user(state, username=session.username)
+    if not user.has_second_factor or (credential is not None and not user.passkey_ids):
+        detail = "no second factor is set up" if field == "code" else "no passkey is set up"
+        raise ValidationFailed(errors=[{"location": "json", "field": field, "detail": detail}])
+    token = None
+    if credential is not None:
+        answered = passkeys.parse_assertion_challenge(credential)
+        token = passkeys.stored_sign_in_challenge(state, answered) if answered else None
+        if token is None:
+            raise factors.wrong("credential")
+        method, spend = passkeys.check_passkey(state, user, credential, challenge=answered)
+    else:
+        method, spend = factors.check_code(state, user, code or "")
+    amr: list[AuthenticationMethod] = [m for m in session.amr if m != method] + [method]
+    stepped = tables.sessions.stepped_up(session.token_hash, at=at, amr=amr)
+    try:
+        if token is not None:
+            tables.tokens.use(state.store, token, now=at, writes=[stepped, *spend])
+        else:
+            state.store.transact_write([stepped, *spend])
+    except tables.tokens.Spent as exc:
+        raise factors.wrong(field) from exc
+    except (Changed, TransactionCanceled) as exc:  # logged out, or the proof used meanwhile
+        raise Unauthorized() from exc
+    factors.forgive(state, user)
+    return method, amr
 
 
 def logout(state: AppState, *, session: SessionItem) -> None:

@@ -60,21 +60,21 @@ def step_up(
     `Changed` when the session has ended or the code was used meanwhile.
     """
     try:
-        store.transact_write(
-            [
-                Write(
-                    "Update",
-                    SESSIONS,
-                    key(token_hash),
-                    update="SET authenticated_at = :at, second_factor_at = :at, amr = :amr",
-                    condition=_EXISTS,
-                    values={":at": at, ":amr": amr},
-                ),
-                *spend,
-            ]
-        )
+        store.transact_write([stepped_up(token_hash, at=at, amr=amr), *spend])
     except TransactionCanceled as exc:
         raise Changed() from exc
+
+
+def stepped_up(token_hash: str, *, at: int, amr: list[str]) -> Write:
+    """The write that records a second factor proven in a session (while it lasts)."""
+    return Write(
+        "Update",
+        SESSIONS,
+        key(token_hash),
+        update="SET authenticated_at = :at, second_factor_at = :at, amr = :amr",
+        condition=_EXISTS,
+        values={":at": at, ":amr": amr},
+    )
 
 
 def delete(store: DynamoInterface, token_hash: str) -> None:
