@@ -18,6 +18,7 @@ from tests.helpers import (
     bearer,
     enrol_totp,
     login,
+    mails_to,
     outbox,
 )
 
@@ -494,3 +495,49 @@ def test_deleting_a_user_removes_their_passkeys(client, state, alice_token):
     assert client.delete("/api/users/alice", headers=JOHN).status_code == 204
 
     assert tables.passkeys.get(state.store, passkey["id"]) is None
+
+
+# -- notices ---------------------------------------------------------------------------------
+
+
+def notices_to_alice(app):
+    return [
+        mail.get_body(("plain",)).get_content()
+        for mail in mails_to(app, "alice@example.com", "Two-step sign-in changed")
+    ]
+
+
+def test_every_change_to_second_factors_is_mailed_to_the_owner(app, client, clock, alice_totp):
+    token = alice_totp.token
+    client.post("/api/users/alice/recovery-codes", headers=bearer(token))
+    add_passkey(client, token, Authenticator(), name="Laptop")
+    [passkey] = client.get("/api/users/alice/passkeys", headers=bearer(token)).json
+    client.delete(f"/api/users/alice/passkeys/{passkey['id']}", headers=bearer(token))
+    removal = {"password": ALICE_PASSWORD, "code": code_now(alice_totp.secret, clock)}
+    client.delete("/api/users/alice/totp", headers=bearer(token), json=removal)
+    client.delete("/api/users/alice/second-factors", headers=JOHN)
+
+    changes = [
+        text.split(", ", 1)[1].split(" on your account")[0] for text in notices_to_alice(app)
+    ]
+
+    assert sorted(changes) == sorted(
+        [  # sent by two mail workers: in any order
+            "an authenticator app was turned on",
+            "new recovery codes were made (the old ones no longer work)",
+            'a passkey "Laptop" was added',
+            'the passkey "Laptop" was removed',
+            "the authenticator app was turned off",
+            "an administrator removed every second factor",
+        ]
+    )
+
+
+def test_a_passkeys_name_is_text_in_the_notice(app, client, alice_token):
+    add_passkey(client, alice_token, Authenticator(), name="<b>Laptop</b>")
+
+    [mail] = mails_to(app, "alice@example.com", "Two-step sign-in changed")
+    html = mail.get_body(("html",)).get_content()
+
+    assert "&lt;b&gt;Laptop&lt;/b&gt;" in html
+    assert "<b>Laptop</b>" not in html

@@ -18,6 +18,7 @@ def compose(name: str, composer: Composer | None = None, **values: object) -> Me
     composer = composer or Composer.from_config(SETTINGS)
     example = {"link": "https://id.acme.test/#/reset?token=T", "minutes": 30, "hours": 24}
     example |= {"when": "2026-12-02 10:00 UTC", "new_email": "a***@example.org"}
+    example |= {"change": 'a passkey "Laptop" was added'}
     return composer.compose(name, to="alice@example.com", **{**example, **values})
 
 

@@ -23,7 +23,7 @@ from app.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from app.helpers import events, lockout, recovery_codes, tables, totp, users
+from app.helpers import events, lockout, notices, recovery_codes, tables, totp, users
 from app.helpers.credentials import check_password
 from app.helpers.dynamo import TransactionCanceled, Write
 from app.helpers.keyring import Undecryptable
@@ -125,6 +125,9 @@ def confirm_totp(
     except Changed as exc:
         raise Conflict(users.RACE) from exc
     events.emit("totp_enabled", username=user.username)
+    notices.mail_second_factors_changed(
+        state, user=user, change="an authenticator app was turned on"
+    )
     return RecoveryCodes(recovery_codes=codes)
 
 
@@ -153,6 +156,9 @@ def remove_totp(
     except Changed as exc:
         raise Conflict(users.RACE) from exc
     events.emit("totp_disabled", username=user.username)
+    notices.mail_second_factors_changed(
+        state, user=user, change="the authenticator app was turned off"
+    )
 
 
 def new_recovery_codes(
@@ -175,6 +181,9 @@ def new_recovery_codes(
     except Changed as exc:
         raise Conflict(users.RACE) from exc
     events.emit("recovery_codes_renewed", username=user.username)
+    notices.mail_second_factors_changed(
+        state, user=user, change="new recovery codes were made (the old ones no longer work)"
+    )
     return RecoveryCodes(recovery_codes=codes)
 
 
@@ -189,6 +198,9 @@ def reset(state: AppState, *, username: str, by: str) -> None:
     tables.sessions.delete_of_user(state.store, user.username)
     forgive(state, user)
     events.warn("second_factors_reset", username=user.username, by=by)
+    notices.mail_second_factors_changed(
+        state, user=user, change="an administrator removed every second factor"
+    )
 
 
 def reset_by_admin(state: AppState, *, actor: UserItem, username: str) -> None:

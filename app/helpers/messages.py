@@ -36,6 +36,7 @@ MAILS: dict[str, tuple[str, ...]] = {
     "email_verification": ("user", "link", "hours"),
     "password_changed": ("user", "when"),
     "email_changed": ("user", "when", "new_email"),
+    "second_factors_changed": ("user", "when", "change"),
 }
 _EXAMPLE = {
     "user": UserItem(
@@ -53,6 +54,7 @@ _EXAMPLE = {
     "hours": 24,
     "when": "2026-01-01 00:00 UTC",
     "new_email": "e***@example.com",
+    "change": "an authenticator app was turned on",
 }
 
 

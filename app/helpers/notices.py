@@ -129,6 +129,17 @@ def mail_email_changed(state: AppState, *, user: UserItem, old_email: str) -> No
     )
 
 
+def mail_second_factors_changed(state: AppState, *, user: UserItem, change: str) -> None:
+    """Queue the notice that a second factor was added or removed (`change` says which)."""
+    when = _readable(state.now())
+    state.mailer.submit(
+        lambda: state.messages.compose(
+            "second_factors_changed", to=user.email, user=user, when=when, change=change
+        ),
+        what="second factors notice",
+    )
+
+
 def _client_address() -> str:
     """The address of the request being served ("" outside one), for the worker's events.
 

@@ -180,6 +180,7 @@ def register(
     except Changed as exc:  # a passkey added or removed meanwhile, or this one already
         raise Conflict(users.RACE) from exc
     events.emit("passkey_added", username=user.username, passkey=passkey.credential_id)
+    notices.mail_second_factors_changed(state, user=user, change=f'a passkey "{name}" was added')
     return PasskeyAdded(**view(passkey).model_dump(), recovery_codes=codes)
 
 
@@ -201,7 +202,8 @@ def remove(
 ) -> None:
     """Remove one of one's passkeys; the last second factor takes the recovery codes along."""
     user = _own(state, actor, username, session=session, password_checked=password_checked)
-    if passkey_id not in user.passkey_ids:
+    passkey = tables.passkeys.get(state.store, passkey_id)
+    if passkey is None or passkey_id not in user.passkey_ids:
         raise NotFound(f"There is no passkey {passkey_id!r} of {user.username!r}.")
     last = not user.totp_secret and user.passkey_ids == {passkey_id}
     try:
@@ -209,6 +211,9 @@ def remove(
     except TransactionCanceled as exc:  # removed meanwhile
         raise Conflict(users.RACE) from exc
     events.emit("passkey_removed", username=user.username, passkey=passkey_id)
+    notices.mail_second_factors_changed(
+        state, user=user, change=f'the passkey "{passkey.name}" was removed'
+    )
 
 
 def view(passkey: PasskeyItem) -> PasskeyPublic:
