@@ -101,15 +101,23 @@ def _ranges(categories: tuple[str, ...]) -> str:
 # something besides spaces.
 _REFUSED = _ranges(("Cc", "Cf"))
 _NAME_PATTERN = f"^[^{_REFUSED}]*[^\\s{_REFUSED}][^{_REFUSED}]*$"
-Name = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=100),
-    BeforeValidator(_clean_name),
-    Field(
-        description="1 to 100 characters, trimmed; no control or format characters",
-        json_schema_extra={"pattern": _NAME_PATTERN},
-    ),
-]
+
+
+def _name_of(most: int) -> Any:
+    """A name of 1 to `most` characters, trimmed, without control or format characters."""
+    return Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=most),
+        BeforeValidator(_clean_name),
+        Field(
+            description=f"1 to {most} characters, trimmed; no control or format characters",
+            json_schema_extra={"pattern": _NAME_PATTERN},
+        ),
+    ]
+
+
+Name = _name_of(100)
+PasskeyName = _name_of(64)
 Timestamp = Annotated[
     str, Field(description="ISO 8601, UTC", json_schema_extra={"format": "date-time"})
 ]
@@ -311,15 +319,7 @@ class SecondFactorProof(_Input):
 class PasskeyRegistration(_Input):
     """A new passkey: a name for it, and the browser's answer to the creation options."""
 
-    name: Annotated[
-        str,
-        StringConstraints(min_length=1, max_length=64),
-        BeforeValidator(_clean_name),
-        Field(
-            description="1 to 64 characters, trimmed; no control or format characters",
-            json_schema_extra={"pattern": _NAME_PATTERN},
-        ),
-    ]
+    name: PasskeyName
     credential: WebAuthnCredential
 
 

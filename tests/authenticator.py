@@ -70,18 +70,12 @@ class Authenticator:
         )
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         client_data = self._client_data("webauthn.create", options["challenge"])
-        return {
-            "id": bytes_to_base64url(credential.id),
-            "rawId": bytes_to_base64url(credential.id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "attestationObject": bytes_to_base64url(attestation),
-                "transports": ["internal"],
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
-        }
+        return _answer(
+            credential,
+            clientDataJSON=bytes_to_base64url(client_data),
+            attestationObject=bytes_to_base64url(attestation),
+            transports=["internal"],
+        )
 
     def get(self, options: dict[str, Any], credential: Credential | None = None) -> dict[str, Any]:
         """An assertion for the request options: the authentication response's JSON.
@@ -104,19 +98,13 @@ class Authenticator:
         client_data = self._client_data("webauthn.get", options["challenge"])
         signed = auth_data + hashlib.sha256(client_data).digest()
         signature = credential.key.sign(signed, ec.ECDSA(hashes.SHA256()))
-        return {
-            "id": bytes_to_base64url(credential.id),
-            "rawId": bytes_to_base64url(credential.id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "authenticatorData": bytes_to_base64url(auth_data),
-                "signature": bytes_to_base64url(signature),
-                "userHandle": credential.user_handle,
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
-        }
+        return _answer(
+            credential,
+            clientDataJSON=bytes_to_base64url(client_data),
+            authenticatorData=bytes_to_base64url(auth_data),
+            signature=bytes_to_base64url(signature),
+            userHandle=credential.user_handle,
+        )
 
     def _client_data(self, kind: str, challenge: str) -> bytes:
         return json.dumps(
@@ -126,3 +114,15 @@ class Authenticator:
     @staticmethod
     def _rp_hash(rp_id: str) -> bytes:
         return hashlib.sha256(rp_id.encode()).digest()
+
+
+def _answer(credential: Credential, **response: Any) -> dict[str, Any]:
+    """A PublicKeyCredential as its toJSON() writes it."""
+    return {
+        "id": bytes_to_base64url(credential.id),
+        "rawId": bytes_to_base64url(credential.id),
+        "type": "public-key",
+        "response": response,
+        "clientExtensionResults": {},
+        "authenticatorAttachment": "platform",
+    }

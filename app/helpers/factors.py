@@ -113,14 +113,10 @@ def confirm_totp(
     step = totp.accepted_step(secret, code, now=state.now(), last_step=None)
     if step is None:
         raise wrong("code")
-    codes = recovery_codes.new_codes()
+    codes, stored = recovery_codes.issue()
     try:
         tables.factors.enable_totp(
-            state.store,
-            user,
-            secret=user.totp_pending,
-            step=step,
-            codes={recovery_codes.hash_of(c) for c in codes},
+            state.store, user, secret=user.totp_pending, step=step, codes=stored
         )
     except Changed as exc:
         raise Conflict(users.RACE) from exc
@@ -173,11 +169,9 @@ def new_recovery_codes(
     user = own(state, actor, username, proof=(session, password_checked, _PROOF))
     if not user.has_second_factor:
         raise Conflict(f"Recovery codes come with a second factor. {_SET_UP_FIRST}")
-    codes = recovery_codes.new_codes()
+    codes, stored = recovery_codes.issue()
     try:
-        tables.factors.replace_recovery_codes(
-            state.store, user, {recovery_codes.hash_of(c) for c in codes}
-        )
+        tables.factors.replace_recovery_codes(state.store, user, stored)
     except Changed as exc:
         raise Conflict(users.RACE) from exc
     events.emit("recovery_codes_renewed", username=user.username)

@@ -169,10 +169,9 @@ def register(
         backed_up=verified.credential_backed_up,
         transports=[str(t.value) for t in parsed.response.transports or []],
     )
-    codes = [] if user.has_second_factor else recovery_codes.new_codes()
-    writes = tables.passkeys.add(
-        user, passkey, user.webauthn_handle, codes={recovery_codes.hash_of(c) for c in codes}
-    )
+    # The first second factor brings the recovery codes.
+    codes, stored = ([], set()) if user.has_second_factor else recovery_codes.issue()
+    writes = tables.passkeys.add(user, passkey, user.webauthn_handle, codes=stored)
     try:
         tables.tokens.use(state.store, token, now=moment, writes=writes)
     except tables.tokens.Spent as exc:

@@ -23,6 +23,12 @@ def new_codes(count: int = COUNT) -> list[str]:
     return [_one() for _ in range(count)]
 
 
+def issue() -> tuple[list[str], set[str]]:
+    """New codes to show once, and what is stored of them."""
+    codes = new_codes()
+    return codes, {hash_of(code) for code in codes}
+
+
 def _one() -> str:
     symbols = "".join(secrets.choice(ALPHABET) for _ in range(_GROUPS * _GROUP))
     return "-".join(symbols[i : i + _GROUP] for i in range(0, len(symbols), _GROUP))
