@@ -19,7 +19,10 @@ DESCRIPTION = """\
 User accounts over Amazon DynamoDB: registration, credential checks and administration.
 
 Log in with `POST /api/sessions` and send the token as `Authorization: Bearer <token>`;
-HTTP Basic works on the same routes. Every error is an RFC 9457 problem
+HTTP Basic works on the same routes. For an account with a second factor (an authenticator
+app, a passkey), the login answers 202 with a challenge for `POST /api/sessions/mfa`; a
+passkey also signs in alone (`POST /api/sessions/passkey-options`, then
+`POST /api/sessions/passkey`). Every error is an RFC 9457 problem
 (`application/problem+json`). Usernames and emails are case-insensitive. Passwords are
 hashed with bcrypt and never returned or logged; tokens are stored only as SHA-256 hashes.
 """
