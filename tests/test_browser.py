@@ -6,8 +6,10 @@ each test makes its own users (unique names) and none depends on another's; only
 first two read the starting state (the two demo users, then a third). The server mails
 through SMTP to a Mailbox on loopback (tests/mailbox.py), where a test reads the links sent
 to its own user's address. A second server, with REQUIRE_VERIFIED_EMAIL, starts for the one
-test that needs it. The passkey scenarios open the same server at `localhost` (an IP address
-is no WebAuthn relying party) with a virtual authenticator in the browser.
+test that needs it, and a third, with a REAUTH_WINDOW of a few seconds (the first one's is
+0), for the passkey in the password dialog. The passkey scenarios open their server at
+`localhost` (an IP address is no WebAuthn relying party) with a virtual authenticator in the
+browser.
 
 Needs the distribution's Chromium and its driver (`apt-get install chromium
 chromium-driver`); without them the module is skipped with that hint. `.ci/run` installs
@@ -384,6 +386,12 @@ class Dashboard:
         button = self.find("#mfa-passkey-button")
         button.click()
         self.wait.until(lambda _: _settled(button))
+
+    def prove_with_passkey(self) -> None:
+        """The password dialog's "Use a passkey instead", until it has been answered."""
+        form = self.find("#password-dialog-form")
+        self.click("#password-dialog-passkey")
+        self.wait.until(lambda _: _settled(form))
 
     def sign_in_to_code_step(self, username: str, password: str) -> None:
         """The password step of an account with a second factor: on to the code step."""
@@ -905,6 +913,7 @@ def test_changing_my_email_asks_for_my_password(page: Dashboard):
     page.find("#profile-form button[type=submit]").click()
     page.visible("#password-dialog")
     assert page.active() == page.find("#password-dialog-password")
+    assert not page.find("#password-dialog-passkey").is_displayed()  # no passkey here
     page.click("#password-dialog [data-dialog-cancel]")
     page.wait_for_text("#profile-form [data-form-error]", "Not saved")
     assert not page.find("#password-dialog").is_displayed()
@@ -1313,6 +1322,27 @@ def passkey_page(driver: Any, server: str) -> Iterator[Dashboard]:
     that keeps discoverable credentials and verifies its user, as a phone or a laptop with a
     fingerprint reader does. A fresh one each test, so that it holds that test's passkeys only.
     """
+    yield from _with_authenticator(driver, server)
+
+
+REAUTH_SECONDS = 8  # time to add a passkey within it (slack for a slow machine); then waited out
+
+
+@pytest.fixture(scope="module")
+def recent_server(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[str]:
+    """The first server's settings but a REAUTH_WINDOW of a few seconds: there (REAUTH_WINDOW
+    is 0) a proof in the session never counts, so a passkey cannot stand in for the password;
+    here it can, and a test waits the window out to be asked again."""
+    yield from _serve(tmp_path_factory, mailbox=mailbox, REAUTH_WINDOW=str(REAUTH_SECONDS))
+
+
+@pytest.fixture
+def recent_passkey_page(driver: Any, recent_server: str) -> Iterator[Dashboard]:
+    """`passkey_page` on `recent_server`."""
+    yield from _with_authenticator(driver, recent_server)
+
+
+def _with_authenticator(driver: Any, server: str) -> Iterator[Dashboard]:
     base = server.replace("://127.0.0.1:", "://localhost:")
     dashboard = Dashboard(driver, base)
     driver.get(f"{base}/")
@@ -1467,6 +1497,46 @@ def test_a_removed_passkey_no_longer_signs_in(passkey_page: Dashboard):
     )
     assert page.token() is None
     page.sign_in_as(username, "rue's passphrase")  # the password alone, no second step
+    assert page.console_errors() == []
+
+
+def test_a_passkey_in_the_password_dialog_proves_it_again(recent_passkey_page: Dashboard):
+    page = recent_passkey_page
+    username = page.new_account("poe", "poe's passphrase")
+    signed_in = time.time()  # the session's proof: at the sign-in, or just before
+    # Within REAUTH_WINDOW of signing in: the passkey's options ask for no password.
+    page.click("#passkey-add")
+    page.visible("#passkey-add-form")
+    page.submit("#passkey-add-form")
+    assert not page.find("#password-dialog").is_displayed()
+    page.visible("#recovery-codes")
+    page.click("#recovery-codes-done")
+    page.wait_for_text("#passkeys-status", "1 passkey.")
+
+    # Past it: a new email needs the proof again, and the dialog offers the passkey.
+    time.sleep(max(0.0, signed_in + REAUTH_SECONDS - time.time()))
+    page.fill("#account-email", f"{username}@elsewhere.example.com")
+    page.find("#profile-form button[type=submit]").click()
+    page.visible("#password-dialog")
+    assert "Changing your email needs your password." in page.text("#password-dialog-text")
+    assert page.active() == page.find("#password-dialog-password")
+    # Cancelled in the browser's dialog: a calm word, and the dialog stays for the password.
+    page.driver.set_user_verified(False)
+    page.prove_with_passkey()
+    assert page.visible("#password-dialog-note").text.startswith("No passkey was used")
+    assert page.text("#password-dialog-note").endswith("Try again, or enter your password.")
+    assert page.find("#password-dialog").is_displayed()
+    assert not page.find("#password-dialog [data-form-error]").is_displayed()
+    assert page.active() == page.find("#password-dialog-password")
+    page.driver.set_user_verified(True)
+
+    page.prove_with_passkey()  # no password: the change goes through
+    page.wait_for_text("#flash", "Your profile has been saved.")
+    assert not page.find("#password-dialog").is_displayed()
+    status, me = call(page.base, "GET", "/api/user", token=page.token())
+    assert (status, me["email"]) == (200, f"{username}@elsewhere.example.com")
+    status, session = call(page.base, "GET", "/api/sessions/current", token=page.token())
+    assert (status, session["amr"]) == (200, ["pwd", "webauthn"])
     assert page.console_errors() == []
 
 

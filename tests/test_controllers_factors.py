@@ -541,3 +541,12 @@ def test_a_passkeys_name_is_text_in_the_notice(app, client, alice_token):
 
     assert "&lt;b&gt;Laptop&lt;/b&gt;" in html
     assert "<b>Laptop</b>" not in html
+
+
+def test_new_recovery_codes_with_passkeys_only(client, alice_token):
+    first = add_passkey(client, alice_token, Authenticator())
+
+    response = client.post("/api/users/alice/recovery-codes", headers=bearer(alice_token))
+
+    assert response.status_code == 200
+    assert not set(response.json["recovery_codes"]) & set(first.json["recovery_codes"])

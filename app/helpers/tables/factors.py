@@ -82,14 +82,16 @@ def use_recovery_code(user: UserItem, code_hash: str) -> Write:
 
 
 def replace_recovery_codes(store: DynamoInterface, user: UserItem, codes: set[str]) -> None:
-    """New recovery codes in place of all the old ones; `Changed` when TOTP went off."""
+    """New recovery codes for all the old ones, while a second factor (TOTP, passkey) remains.
+
+    `Changed` when the last one went meanwhile.
+    """
     update_existing(
         store,
         USERS,
         key(user.username),
         {"recovery_codes": codes},
-        condition="totp_secret = :secret",
-        values={":secret": user.totp_secret},
+        condition="attribute_exists(totp_secret) OR attribute_exists(passkey_ids)",
     )
 
 

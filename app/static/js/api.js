@@ -158,6 +158,10 @@ export const api = {
   logout: () => request("DELETE", "/api/sessions/current"),
   reauthenticate: (password) =>
     request("POST", "/api/sessions/current/reauthentication", { body: { password } }),
+  // The same proof with a passkey's answer to `passkeySignInOptions` (any of the account's
+  // passkeys): the session's proof is fresh again, and it counts as a second factor.
+  reauthenticateWithPasskey: (credential) =>
+    request("POST", "/api/sessions/current/reauthentication", { body: { credential } }),
   me: () => request("GET", "/api/user"),
   listUsers: (path) => request("GET", path),
   firstPage: (limit) => `/api/users?limit=${encodeURIComponent(limit)}`,

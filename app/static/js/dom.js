@@ -152,20 +152,35 @@ export function confirmAction({ title, text, confirmLabel }) {
  * Ask for the password in a dialog and hand it to `verify` (which returns a promise).
  * Resolves to true once `verify` succeeds, false when the person cancels. While `verify`
  * fails the dialog stays open, showing `explain(error)` beside the field.
+ *
+ * With `passkey` ({verify, explain}), the dialog also offers "Use a passkey instead":
+ * `passkey.verify()` resolving closes it as the password does; while it fails the dialog
+ * stays open for the password, with `passkey.explain(error)` ({message, calm}) above it:
+ * calm in a status line (cancelled, timed out), else as the form's alert.
  */
-export function askPassword({ text, username, verify, explain }) {
+export function askPassword({ text, username, verify, explain, passkey = null }) {
   const dialog = document.getElementById("password-dialog");
   const form = dialog.querySelector("form");
   const input = form.elements.password;
   const cancel = dialog.querySelector("[data-dialog-cancel]");
+  const passkeyBlock = dialog.querySelector("[data-dialog-passkey]");
+  const passkeyButton = passkeyBlock.querySelector("button");
+  const note = passkeyBlock.querySelector(".note");
   dialog.querySelector("#password-dialog-text").textContent = text;
   form.reset();
   clearErrors(form);
+  const clearNote = () => {
+    note.textContent = "";
+    note.hidden = true;
+  };
+  clearNote();
+  passkeyBlock.hidden = !passkey;
   form.elements.username.value = username; // for password managers
   return new Promise((resolve) => {
     let busy = false;
     const finish = (answer) => {
       form.removeEventListener("submit", submit);
+      passkeyButton.removeEventListener("click", withPasskey);
       cancel.removeEventListener("click", no);
       dialog.removeEventListener("close", no);
       input.value = ""; // the password stays nowhere
@@ -173,30 +188,55 @@ export function askPassword({ text, username, verify, explain }) {
       resolve(answer);
     };
     const no = () => finish(false);
-    const submit = async (event) => {
-      event.preventDefault(); // a method="dialog" form would close the dialog
+    /** Run one proof at a time (the password's or the passkey's), the form busy meanwhile. */
+    const attempt = async (proof, failed) => {
       if (busy) return;
       clearErrors(form);
-      if (!input.value) {
-        setFieldError(input, "Enter your password.");
-        input.focus();
-        return;
-      }
+      clearNote();
       busy = true;
       form.setAttribute("aria-busy", "true");
       try {
-        await verify(input.value);
+        await proof();
         finish(true);
       } catch (error) {
-        input.value = "";
-        setFieldError(input, explain(error));
+        failed(error);
         input.focus();
       } finally {
         busy = false;
         form.removeAttribute("aria-busy");
       }
     };
+    const submit = (event) => {
+      event.preventDefault(); // a method="dialog" form would close the dialog
+      if (busy) return;
+      if (!input.value) {
+        clearErrors(form);
+        clearNote();
+        setFieldError(input, "Enter your password.");
+        input.focus();
+        return;
+      }
+      attempt(
+        () => verify(input.value),
+        (error) => {
+          input.value = "";
+          setFieldError(input, explain(error));
+        },
+      );
+    };
+    const withPasskey = () =>
+      attempt(
+        () => passkey.verify(),
+        (error) => {
+          const { message, calm } = passkey.explain(error);
+          if (calm) {
+            note.textContent = message;
+            note.hidden = false;
+          } else showFormError(form, message);
+        },
+      );
     form.addEventListener("submit", submit);
+    if (passkey) passkeyButton.addEventListener("click", withPasskey);
     cancel.addEventListener("click", no);
     dialog.addEventListener("close", no); // Escape
     dialog.showModal();
