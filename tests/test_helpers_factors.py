@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from xml.etree import ElementTree
 
 import pyotp
 import pytest
@@ -440,6 +441,14 @@ def test_turning_totp_off_with_a_new_address_not_yet_verified_works(client, stat
     assert response.status_code == 204, response.json
 
 
+def test_the_qr_code_says_what_it_is_for(client):
+    started = client.post("/api/users/janedoe/totp", headers=JANE)
+
+    drawing = ElementTree.fromstring(started.json["qr_svg"])  # noqa: S314 - our own output
+
+    assert drawing.findtext("{http://www.w3.org/2000/svg}title") == "TOTP set-up"
+
+
 # -- the settings it reads --------------------------------------------------------------------
 
 
@@ -513,3 +522,21 @@ def test_reauthenticating_with_a_code_already_used_is_a_422_on_code(client, stat
     )
 
     assert [e["field"] for e in assert_problem(response, 422)["errors"]] == ["code"]
+
+
+# -- a new key --------------------------------------------------------------------------------
+
+
+def test_rotating_keys_moves_every_secret_and_counts_them(aws, settings, app, client, jane):
+    client.post("/api/users/johndoe/totp", headers=JOHN)  # set up, not yet confirmed
+    newest = new_key()
+    rotating = state_of(
+        create_app({**settings, "SECRET_KEYS": f"{newest},{app.config['SECRET_KEYS']}"})
+    )
+
+    rotated = factors.rotate_secrets(rotating)
+
+    assert rotated == 2
+    only_newest = Keyring((newest,))
+    only_newest.decrypt(raw_user(rotating.store, "janedoe")["totp_secret"]["S"])
+    only_newest.decrypt(raw_user(rotating.store, "johndoe")["totp_pending"]["S"])
