@@ -261,10 +261,7 @@ def parse_assertion_challenge(credential: dict[str, Any]) -> str | None:
 def stored_sign_in_challenge(state: AppState, challenge: str) -> TokenItem | None:
     """The stored passkey sign-in challenge `challenge` names, if live."""
     stored_as = notices.hash_of(challenge)
-    token = tables.tokens.get(state.store, stored_as) if stored_as else None
-    if token is None or token.purpose != "passkey_sign_in" or token.expires_at <= state.now():
-        return None
-    return token
+    return tables.tokens.live(state.store, stored_as, "passkey_sign_in", now=state.now())
 
 
 def check_assertion(
@@ -402,10 +399,7 @@ def _stored_challenge(
     state: AppState, parsed: RegistrationCredential, purpose: TokenPurpose
 ) -> TokenItem | None:
     stored_as = notices.hash_of(_challenge_of(parsed))
-    token = tables.tokens.get(state.store, stored_as) if stored_as else None
-    if token is None or token.purpose != purpose or token.expires_at <= state.now():
-        return None
-    return token
+    return tables.tokens.live(state.store, stored_as, purpose, now=state.now())
 
 
 def _invalid(detail: str) -> ValidationFailed:

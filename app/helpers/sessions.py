@@ -137,10 +137,9 @@ def complete_sign_in(
     password, disabled) is `Unauthorized`: start again. A wrong code is a 422 on `code` and
     counts under the second step's own lockout; the challenge stays usable until it expires.
     """
-    stored_as = notices.hash_of(challenge)
-    token = tables.tokens.get(state.store, stored_as) if stored_as else None
     now = state.now()
-    if token is None or token.purpose != "sign_in" or token.expires_at <= now:
+    token = tables.tokens.live(state.store, notices.hash_of(challenge), "sign_in", now=now)
+    if token is None:
         raise Unauthorized()
     user = tables.users.get(state.store, token.username)
     if user is None or user.disabled or _stamp(user) != token.account_stamp:

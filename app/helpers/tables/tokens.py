@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.helpers.dynamo import DynamoInterface, TableSpec, TransactionCanceled, Write
 from app.helpers.tables.conditional import Changed
-from app.models import TokenItem
+from app.models import TokenItem, TokenPurpose
 
 TOKENS = "one_time_tokens"
 SPEC = TableSpec(TOKENS, hash_key="token_hash", ttl_attribute="expires_at")
@@ -24,6 +24,16 @@ def get(store: DynamoInterface, token_hash: str) -> TokenItem | None:
     """The stored token, or None (expired ones too: DynamoDB's TTL deletes late, if ever)."""
     item = store.get(TOKENS, key(token_hash))
     return TokenItem.model_validate(item) if item else None
+
+
+def live(
+    store: DynamoInterface, token_hash: str | None, purpose: TokenPurpose, *, now: float
+) -> TokenItem | None:
+    """The stored token of `purpose` under `token_hash`, while unexpired; else None."""
+    token = get(store, token_hash) if token_hash else None
+    if token is None or token.purpose != purpose or token.expires_at <= now:
+        return None
+    return token
 
 
 def _spend(token: TokenItem, *, now: int) -> Write:
