@@ -23,7 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app import dynamodb_local
 from app.config import config_from_env, demo_users_warning
 from app.helpers.state import state_of
-from app.serving import load_settings, start_moto_server, stop_process, worker_count
+from app.serving import (
+    load_settings,
+    share_development_key,
+    start_moto_server,
+    stop_process,
+    worker_count,
+)
 
 settings = load_settings()
 log = logging.getLogger("app.serve")
@@ -77,10 +83,16 @@ def on_starting(server: Any) -> None:
 
 
 def when_ready(server: Any) -> None:
-    """Warn when the demo accounts are seeded on an address other machines can reach."""
+    """Before the workers fork: warn of demo accounts others can reach; share one key.
+
+    The demo accounts matter on an address other machines can reach; the key, when
+    SECRET_KEYS has none (app.serving.share_development_key).
+    """
     warning = demo_users_warning(config_from_env())
     if warning:
         log.warning("configuration: %s", warning)
+    # The settings as loaded, before on_starting set the embedded DynamoDB's address.
+    share_development_key(settings)
 
 
 # How long a stopping worker waits for the mail it queued (within graceful_timeout).

@@ -11,7 +11,12 @@ from typing import Any, NoReturn
 
 from app import create_app, dynamodb_local
 from app.config import demo_users_warning
-from app.serving import load_settings, start_embedded_dynamodb, stop_process
+from app.serving import (
+    load_settings,
+    share_development_key,
+    start_embedded_dynamodb,
+    stop_process,
+)
 
 BANNER = """\
 Users API ({env}) at http://{host}:{port}/api/users  -  docs at http://{host}:{port}/api/docs
@@ -52,6 +57,7 @@ def main() -> None:
         else:
             _server, dynamo = start_embedded_dynamodb()
             note = EMBEDDED_NOTE.format(url=dynamo)
+        share_development_key(settings)  # before the embedded DynamoDB's address is set
         if note:
             settings["AWS_ENDPOINT_URL_DYNAMODB"] = dynamo
             # Our own DynamoDB: the demo accounts harm nothing there.

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from app.config import ConfigError, config_from_env, startup_problems
+from app.config import ConfigError, config_from_env, keys_of, startup_problems
 from app.helpers.dynamo import default_region
+from app.helpers.keyring import new_key
 from app.helpers.messages import template_problems
 from app.logs import configure_logging
 
@@ -208,6 +209,31 @@ def load_settings(*, workers: int | None = None) -> dict[str, Any]:
     for warning in warnings:
         log.warning("configuration: %s", warning)
     return settings
+
+
+def share_development_key(settings: dict[str, Any]) -> None:
+    """Outside production, second factors on and no SECRET_KEYS: one key for the server.
+
+    Each app would otherwise make its own (Keyring.for_app), and a gunicorn worker could not
+    read the TOTP secret another worker had encrypted: called before the workers fork, it
+    puts the key in the environment, which their create_app() reads. The key dies with the
+    server: where the data outlives it (DynamoDB Local's folder, a DynamoDB of one's own),
+    say so.
+    """
+    if (
+        settings["APP_ENV"] == "production"
+        or not settings["SECOND_FACTORS"]
+        or keys_of(settings["SECRET_KEYS"])
+    ):
+        return
+    settings["SECRET_KEYS"] = os.environ["SECRET_KEYS"] = new_key()
+    if settings["AWS_ENDPOINT_URL_DYNAMODB"] or settings["DYNAMODB_ENGINE"] == "local":
+        log.warning(
+            "configuration: SECRET_KEYS is empty, so the second factors set up now are "
+            "encrypted with a key made for this run and unreadable after a restart (their "
+            "recovery codes still sign in); set SECRET_KEYS to a key of your own "
+            "(flask users new-key)"
+        )
 
 
 def _exit_naming(problems: list[str]) -> NoReturn:

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pyotp
 import pytest
 
 from app.helpers.state import state_of
@@ -41,8 +42,9 @@ def start(env):
     )
 
 
-def call(port, method, path, body=None):
-    answer = http_call(port, method, path, body=body)
+def call(port, method, path, body=None, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    answer = http_call(port, method, path, body=body, headers=headers)
     return answer.status, answer.body
 
 
@@ -92,7 +94,9 @@ def test_production_refuses_to_start_naming_each_problem(env, lines, stop):
 
 def test_development_workers_share_one_dynamodb_and_stop_gracefully(stop, served_engine):
     port = free_port()
-    env = serve_env(PORT=str(port), WEB_CONCURRENCY="2", WEB_THREADS="2", **served_engine)
+    env = serve_env(
+        PORT=str(port), WEB_CONCURRENCY="2", WEB_THREADS="2", BCRYPT_ROUNDS="4", **served_engine
+    )
     process = start(env)
     stop(process)
     wait_until_serving(port, process)
@@ -115,9 +119,20 @@ def test_development_workers_share_one_dynamodb_and_stop_gracefully(stop, served
     # Every request is a new connection: the two workers take turns, one DynamoDB serves both.
     listings = [call(port, "GET", "/api/users?limit=100")[1] for _ in range(6)]
 
+    # A TOTP secret one worker encrypted, another reads back: every worker has the one key
+    # the server made (no SECRET_KEYS here), not one of its own.
+    confirmed = []
+    for i in range(4):
+        login = {"username": f"served{i}", "password": "a long enough secret"}
+        token = call(port, "POST", "/api/sessions", login)[1]["token"]
+        secret = call(port, "POST", f"/api/users/served{i}/totp", {}, token=token)[1]["secret"]
+        code = {"code": pyotp.TOTP(secret).now()}
+        confirmed.append(call(port, "POST", f"/api/users/served{i}/totp/confirm", code, token)[0])
+
     assert created == [201] * 4
     for listing in listings:
         assert {f"served{i}" for i in range(4)} <= {u["username"] for u in listing}
+    assert confirmed == [200] * 4
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=40)
     assert process.returncode == 0

@@ -366,7 +366,10 @@ def test_get_raises_service_unavailable_quickly_when_endpoint_unreachable(make_s
 
 
 def creating_after_create(store, stuck):
-    """Make the waiter see the new table as CREATING while `stuck` holds anything."""
+    """Make the new table CREATING, as AWS answers at first, while `stuck` holds anything.
+
+    moto and DynamoDB Local create a table ACTIVE at once.
+    """
     table_name = store.table_name("things")
 
     def describe(params, **kwargs):
@@ -374,7 +377,25 @@ def creating_after_create(store, stuck):
             return answer(200, {"Table": {"TableName": table_name, "TableStatus": "CREATING"}})
         return None
 
+    def created(parsed, **kwargs):
+        if stuck:
+            parsed["TableDescription"]["TableStatus"] = "CREATING"
+
     store.client.meta.events.register("before-call.dynamodb.DescribeTable", describe)
+    store.client.meta.events.register("after-call.dynamodb.CreateTable", created)
+
+
+def test_a_table_answered_active_needs_no_second_look(aws, make_store):
+    creator, starter = make_store(), make_store()  # two processes: one creates, one finds it
+    creating, finding = record_calls(creator), record_calls(starter)
+
+    creator.ensure_table("things")
+    starter.ensure_table("things")
+
+    # CreateTable's answer (ACTIVE on moto and DynamoDB Local) or the first DescribeTable's
+    # says it is ready: the waiter's DescribeTable would only say it again.
+    assert creating == ["DescribeTable", "CreateTable"]
+    assert finding == ["DescribeTable"]
 
 
 def test_get_raises_service_unavailable_when_table_never_becomes_active(aws, make_store):

@@ -17,12 +17,14 @@ from pathlib import Path
 import boto3
 import pytest
 
-from app.helpers.keyring import new_key
+from app.config import config_from_env, keys_of
+from app.helpers.keyring import Keyring, new_key
 from app.serving import (
     child_environment,
     free_port,
     http_call,
     load_settings,
+    share_development_key,
     start_embedded_dynamodb,
     start_moto_server,
     stop_process,
@@ -361,6 +363,71 @@ def test_load_settings_warns_with_gunicorns_worker_count(monkeypatch, root_loggi
         "on its own, so the per-address limits are that many times looser; use a shared "
         "storage (dynamodb://, the default, or redis://...)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "warned"),
+    [
+        ({"DYNAMODB_ENGINE": "local"}, True),  # its data stays in instance/dynamodb
+        ({"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000"}, True),  # a DynamoDB of one's own
+        ({}, False),  # the embedded moto server: its data goes with the run anyway
+    ],
+)
+def test_share_development_key_gives_every_worker_one_key(
+    monkeypatch, root_logging, caplog, environ, warned
+):
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("SECRET_KEYS", "")  # (set, not deleted: the key it puts is taken back)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    logger = logging.getLogger("app.serve")
+    logger.addHandler(caplog.handler)
+    try:
+        settings = load_settings()
+        share_development_key(settings)
+    finally:
+        logger.removeHandler(caplog.handler)
+
+    # What each gunicorn worker's create_app() reads after the fork: the same key, so one
+    # worker reads the TOTP secret another encrypted.
+    workers = [Keyring.for_app(config_from_env()) for _ in range(2)]
+    assert workers[0].keys == workers[1].keys == (settings["SECRET_KEYS"],)
+    assert workers[1].decrypt(workers[0].encrypt("JBSWY3DPEHPK3PXP")) == "JBSWY3DPEHPK3PXP"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "app.serve"]
+    assert warnings == (
+        [
+            "configuration: SECRET_KEYS is empty, so the second factors set up now are "
+            "encrypted with a key made for this run and unreadable after a restart (their "
+            "recovery codes still sign in); set SECRET_KEYS to a key of your own "
+            "(flask users new-key)"
+        ]
+        if warned
+        else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "keys"),
+    [
+        ({"SECRET_KEYS": "mine"}, ("mine",)),  # the developer's own key is kept
+        ({"SECOND_FACTORS": "false"}, ()),  # nothing to encrypt
+    ],
+)
+def test_share_development_key_makes_none_where_none_is_needed(
+    monkeypatch, root_logging, environ, keys
+):
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("SECRET_KEYS", "")
+    mine = new_key()
+    for name, value in environ.items():
+        monkeypatch.setenv(name, mine if value == "mine" else value)
+
+    settings = load_settings()
+    share_development_key(settings)
+
+    expected = tuple(mine if key == "mine" else key for key in keys)
+    assert tuple(keys_of(settings["SECRET_KEYS"])) == expected
+    assert tuple(keys_of(os.environ["SECRET_KEYS"])) == expected
 
 
 def test_load_settings_exits_with_status_1_and_one_line_per_problem():

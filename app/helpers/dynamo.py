@@ -261,19 +261,27 @@ class DynamoInterface:
 
     def _create_if_missing(self, spec: TableSpec) -> bool:
         name = self.table_name(spec.name)
+        status: str | None = None
         try:
-            self.client.describe_table(TableName=name)
+            status = self.client.describe_table(TableName=name)["Table"]["TableStatus"]
         except ClientError as exc:
             if _code(exc) != "ResourceNotFoundException":
                 raise
-            if self._create(spec):
+            status = self._create(spec)
+            if status is not None:
                 self._unfinished.add(spec.name)
         created = spec.name in self._unfinished
-        delay = 1
-        self.client.get_waiter("table_exists").wait(
-            TableName=name,
-            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.table_wait_seconds // delay)},
-        )
+        # AWS answers CREATING (or UPDATING) for a while; DynamoDB Local and moto, ACTIVE at
+        # once, which needs no second look.
+        if status != "ACTIVE":
+            delay = 1
+            self.client.get_waiter("table_exists").wait(
+                TableName=name,
+                WaiterConfig={
+                    "Delay": delay,
+                    "MaxAttempts": max(1, self.table_wait_seconds // delay),
+                },
+            )
         if created and spec.ttl_attribute:
             self.client.update_time_to_live(
                 TableName=name,
@@ -322,8 +330,8 @@ class DynamoInterface:
         provisioned = {"ProvisionedThroughput": self.capacity} if self._provisioned else {}
         return {"IndexName": index, "KeySchema": keys, "Projection": projection, **provisioned}
 
-    def _create(self, spec: TableSpec) -> bool:
-        """Create the table; False when another process won the race to create it."""
+    def _create(self, spec: TableSpec) -> str | None:
+        """Create the table: its status; None when another process won the race to create it."""
         args: dict[str, Any] = {
             "TableName": self.table_name(spec.name),
             "KeySchema": [{"AttributeName": spec.hash_key, "KeyType": "HASH"}],
@@ -335,13 +343,13 @@ class DynamoInterface:
         if spec.indexes:
             args["GlobalSecondaryIndexes"] = [self._index_args(i, spec) for i in spec.indexes]
         try:
-            self.client.create_table(**args)
+            created = self.client.create_table(**args)
         except ClientError as exc:
             if _code(exc) == "ResourceInUseException":
-                return False
+                return None
             raise
         log.info("created DynamoDB table %s", args["TableName"])
-        return True
+        return created["TableDescription"]["TableStatus"]
 
     @property
     def _provisioned(self) -> bool:

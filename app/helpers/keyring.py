@@ -65,7 +65,9 @@ class Keyring:
         """SECRET_KEYS; outside production, a key made for this process when there is none.
 
         Such a key dies with the process: what it encrypted is unreadable after a restart
-        (recovery codes still sign in). Production refuses to start without one instead.
+        (recovery codes still sign in). `make run` and `make serve` set one for the whole
+        server first (app.serving), so that gunicorn's workers share it. Production refuses
+        to start without one instead.
         """
         ring = cls.from_config(settings)
         if ring.ready or settings["APP_ENV"] == "production":
