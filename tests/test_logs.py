@@ -10,7 +10,7 @@ import pytest
 
 from app.helpers.sessions import hash_token
 from app.logs import JsonFormatter, RequestContext, configure_logging
-from tests.helpers import JANE, JOHN, new_user
+from tests.helpers import JANE, JOHN, new_user, outbox
 
 
 @pytest.fixture
@@ -79,6 +79,20 @@ def test_every_line_of_a_request_has_its_id_and_none_outside(client, log_lines):
     assert {line["request_id"] for line in lines} == {response.headers["X-Request-ID"]}
     logging.getLogger("app").warning("outside any request")
     assert log_lines()[-1]["request_id"] == "-"
+
+
+def test_the_mail_a_request_queued_is_logged_with_its_id(client, app, alice, log_lines):
+    reset = {"email": alice["email"]}
+    response = client.post("/api/password-resets", json=reset, headers={"X-Request-ID": "r-1"})
+    outbox(app)  # the mail worker has read the account, made the token and sent the mail
+    logging.getLogger("app").warning("outside any request, after the job")
+
+    sent = [line for line in log_lines() if line["logger"] == "app.helpers.mail"]
+    assert response.status_code == 202
+    assert [line["request_id"] for line in sent if "Reset" in line["message"]] == ["r-1"]
+    events = [line.get("event") for line in log_lines() if line["request_id"] == "r-1"]
+    assert "password_reset_requested" in events  # the worker's security event too
+    assert log_lines()[-1]["request_id"] == "-"  # and nothing after the job
 
 
 # -- The access line ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -27,9 +28,13 @@ from typing import Any, Protocol
 
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
-from flask import Response, after_this_request, has_request_context
+from flask import Response, after_this_request, g, has_request_context
 
 log = logging.getLogger(__name__)
+
+# The id of the request that queued the job a worker is running: its log lines and security
+# events carry it (app.logs), so that a request and the mail it caused read together.
+job_request_id: ContextVar[str] = ContextVar("job_request_id", default="-")
 
 # SES answers these when it is overloaded or down for a moment: worth another attempt.
 _SES_TRANSIENT = {"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure"}
@@ -225,7 +230,7 @@ class Mailer:
         self.backend = backend
         self.sender = sender
         self.attempts, self.first_wait, self.pause = attempts, first_wait, pause
-        self._queue: queue.Queue[tuple[str, Job]] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[str, Job, str]] = queue.Queue(maxsize=queue_size)
         self._workers = workers
         self._started = False
         self._lock = threading.Lock()
@@ -254,19 +259,20 @@ class Mailer:
         cannot then take the GIL from the request and lengthen the answer.
         """
         if has_request_context():
+            request_id = g.get("request_id", "-")
 
             @after_this_request
             def queue_when_sent(response: Response) -> Response:
-                response.call_on_close(lambda: self._enqueue(what, job))
+                response.call_on_close(lambda: self._enqueue(what, job, request_id))
                 return response
 
             return True
         return self._enqueue(what, job)
 
-    def _enqueue(self, what: str, job: Job) -> bool:
+    def _enqueue(self, what: str, job: Job, request_id: str = "-") -> bool:
         self._start()
         try:
-            self._queue.put_nowait((what, job))
+            self._queue.put_nowait((what, job, request_id))
         except queue.Full:
             log.warning("mail %s dropped: the queue is full", what)
             return False
@@ -293,10 +299,12 @@ class Mailer:
 
     def _work(self) -> None:
         while True:
-            what, job = self._queue.get()
+            what, job, request_id = self._queue.get()
+            named = job_request_id.set(request_id)
             try:
                 self._run(what, job)
             finally:
+                job_request_id.reset(named)
                 self._queue.task_done()
 
     def _run(self, what: str, job: Job) -> None:
