@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import queue
 
 import pytest
 
 from app.helpers.sessions import hash_token
+from app.helpers.state import state_of
 from app.logs import JsonFormatter, RequestContext, configure_logging
 from tests.helpers import JANE, JOHN, new_user, outbox
 
@@ -93,6 +95,23 @@ def test_the_mail_a_request_queued_is_logged_with_its_id(client, app, alice, log
     events = [line.get("event") for line in log_lines() if line["request_id"] == "r-1"]
     assert "password_reset_requested" in events  # the worker's security event too
     assert log_lines()[-1]["request_id"] == "-"  # and nothing after the job
+
+
+def test_a_mail_dropped_for_a_full_queue_is_logged_with_its_request_id(
+    client, app, log_lines, monkeypatch
+):
+    def full(item):
+        raise queue.Full
+
+    monkeypatch.setattr(state_of(app).mailer._queue, "put_nowait", full)
+    reset = {"username": "johndoe"}
+    client.post("/api/password-resets", json=reset, headers={"X-Request-ID": "r-2"})
+
+    # Queued at the response's close, after the request: still named by it.
+    dropped = [line for line in log_lines() if "dropped" in line["message"]]
+    assert [(line["message"], line["request_id"]) for line in dropped] == [
+        ("mail password reset dropped: the queue is full", "r-2")
+    ]
 
 
 # -- The access line ------------------------------------------------------------------------

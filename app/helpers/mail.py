@@ -19,7 +19,7 @@ import smtplib
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -35,6 +35,17 @@ log = logging.getLogger(__name__)
 # The id of the request that queued the job a worker is running: its log lines and security
 # events carry it (app.logs), so that a request and the mail it caused read together.
 job_request_id: ContextVar[str] = ContextVar("job_request_id", default="-")
+
+
+@contextlib.contextmanager
+def _on_behalf_of(request_id: str) -> Iterator[None]:
+    """Log as the request `request_id` while in this block."""
+    named = job_request_id.set(request_id)
+    try:
+        yield
+    finally:
+        job_request_id.reset(named)
+
 
 # SES answers these when it is overloaded or down for a moment: worth another attempt.
 _SES_TRANSIENT = {"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure"}
@@ -274,7 +285,8 @@ class Mailer:
         try:
             self._queue.put_nowait((what, job, request_id))
         except queue.Full:
-            log.warning("mail %s dropped: the queue is full", what)
+            with _on_behalf_of(request_id):  # at the response's close, outside the request
+                log.warning("mail %s dropped: the queue is full", what)
             return False
         return True
 
@@ -300,11 +312,10 @@ class Mailer:
     def _work(self) -> None:
         while True:
             what, job, request_id = self._queue.get()
-            named = job_request_id.set(request_id)
             try:
-                self._run(what, job)
+                with _on_behalf_of(request_id):
+                    self._run(what, job)
             finally:
-                job_request_id.reset(named)
                 self._queue.task_done()
 
     def _run(self, what: str, job: Job) -> None:
