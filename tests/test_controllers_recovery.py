@@ -17,6 +17,7 @@ from moto.ses.models import ses_backends
 
 from app import create_app
 from app.helpers import notices, tables
+from app.helpers.clock import iso
 from app.helpers.state import state_of
 from app.helpers.tables.users import USERS
 from tests.faults import record_calls
@@ -305,6 +306,149 @@ def test_confirm_reset_marks_the_email_verified_and_sends_a_notice(client, app, 
     assert "alice" in notice.get_body(("plain",)).get_content()
 
 
+def test_notices_say_when_the_change_was_made(client, app, alice, clock):
+    clock.now = 1_800_000_000.0  # the app's time, not the machine's
+    confirm_reset(client, reset_token(client, app))
+    client.patch(
+        "/api/users/alice",
+        json={"email": "alice@example.org", "current_password": NEW_PASSWORD},
+        headers=basic("alice", NEW_PASSWORD),
+    )
+
+    for subject in ("password was changed", "email address of your account"):
+        [notice] = mails_to(app, ALICE, subject)
+        assert "2027-01-15 08:00 UTC" in notice.get_body(("plain",)).get_content(), subject
+
+
+def test_confirm_reset_ends_sessions_the_index_has_not_shown_yet(client, app, alice, lagging_index):
+    session = login(client, "alice", PASSWORD)["token"]
+    token = reset_token(client, app)
+
+    assert confirm_reset(client, token).status_code == 204
+
+    # The tidy-up by the index missed it; the new session key ends it all the same.
+    assert lagging_index
+    assert client.get("/api/sessions/current", headers=bearer(session)).status_code == 401
+
+
+def test_confirm_reset_stamps_the_change(client, app, alice, clock):
+    token = reset_token(client, app)
+    clock.advance(60)
+
+    confirm_reset(client, token)
+
+    user = tables.users.get(state_of(app).store, "alice")
+    assert user is not None
+    assert user.updated_at == iso(clock.now)
+
+
+def security_events(caplog: pytest.LogCaptureFixture) -> list[tuple[str, dict[str, Any]]]:
+    """The app.security events logged so far, without the client's address."""
+    return [
+        (r.event, {k: v for k, v in r.event_fields.items() if k != "address"})
+        for r in caplog.records
+        if r.name == "app.security"
+    ]
+
+
+def test_using_tokens_is_a_security_event_naming_the_user(client, app, alice, caplog):
+    confirm_verification(client, token_in(mails_to(app, ALICE, VERIFY)[0]))
+    confirm_reset(client, reset_token(client, app))
+
+    events = security_events(caplog)
+    assert ("email_verified", {"username": "alice"}) in events
+    assert ("password_reset", {"username": "alice"}) in events
+
+
+@pytest.mark.parametrize(
+    ("spoil", "refused"),
+    [
+        (lambda client, clock: None, None),
+        (
+            lambda client, clock: clock.advance(30 * 60),
+            {"purpose": "password_reset", "username": "alice", "reason": "expired"},
+        ),
+        (
+            lambda client, clock: client.patch(
+                "/api/users/alice", json={"password": "an admin set this one"}, headers=JOHN
+            ),
+            {"purpose": "password_reset", "username": "alice", "reason": "account_changed"},
+        ),
+        (
+            lambda client, clock: client.delete("/api/users/alice", headers=JOHN),
+            {"purpose": "password_reset", "username": "alice", "reason": "user_deleted"},
+        ),
+    ],
+    ids=["used", "expired", "password changed", "user deleted"],
+)
+def test_a_refused_reset_token_is_a_security_event_saying_why(
+    client, app, alice, clock, caplog, spoil, refused
+):
+    token = reset_token(client, app)
+    if refused is None:
+        assert confirm_reset(client, token).status_code == 204  # used: then unknown
+        refused = {"purpose": "password_reset", "reason": "unknown"}
+    else:
+        spoil(client, clock)
+    caplog.clear()
+
+    assert_problem(confirm_reset(client, token, "yet another passphrase"), 400, INVALID)
+
+    assert security_events(caplog) == [("token_refused", refused)]
+
+
+def test_a_verification_token_for_a_deleted_user_is_refused_saying_why(client, app, alice, caplog):
+    token = token_in(mails_to(app, ALICE, VERIFY)[0])
+    client.delete("/api/users/alice", headers=JOHN)
+    caplog.clear()
+
+    assert_problem(confirm_verification(client, token), 400, INVALID)
+
+    refused = {"purpose": "email_verification", "username": "alice", "reason": "user_deleted"}
+    assert security_events(caplog) == [("token_refused", refused)]
+
+
+def _change_alice_once_before(app: Any, call: str, **fields: Any) -> None:
+    """Before the next `call`, and only it, change alice's item as another request would."""
+    store = state_of(app).store
+    done: list[bool] = []
+
+    def meanwhile(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            names = {f"#{name}": name for name in fields}
+            store.client.update_item(
+                TableName=store.table_name(USERS),
+                Key={"username": {"S": "alice"}},
+                UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in fields),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={f":{n}": {"S": v} for n, v in fields.items()},
+            )
+
+    store.add_hook(f"before-call.dynamodb.{call}", meanwhile)
+
+
+def test_confirm_reset_meeting_a_change_is_a_conflict_that_keeps_the_token(client, app, alice):
+    token = reset_token(client, app)
+    _change_alice_once_before(app, "TransactWriteItems", session_key="signed out meanwhile")
+
+    problem = assert_problem(confirm_reset(client, token), 409)
+
+    assert problem["detail"] == "A concurrent request changed this account; retry."
+    assert confirm_reset(client, token).status_code == 204  # the retry the detail asks for
+
+
+def test_confirm_verification_meeting_an_email_change_refuses_the_link(client, app, alice, caplog):
+    token = token_in(mails_to(app, ALICE, VERIFY)[0])
+    _change_alice_once_before(app, "TransactWriteItems", email="alice@example.org")
+
+    assert_problem(confirm_verification(client, token), 400, INVALID)
+
+    refused = {"purpose": "email_verification", "username": "alice", "reason": "email_changed"}
+    assert ("token_refused", refused) in security_events(caplog)
+    assert me(client).json["email_verified"] is False
+
+
 def test_confirm_reset_refuses_a_link_mailed_to_a_former_address(client, app, alice):
     token = reset_token(client, app)
     moved = client.patch(
@@ -341,6 +485,16 @@ def test_confirm_refuses_a_made_up_token_with_one_problem(client, token):
             assert response.status_code == 422  # not a (valid) string of 1 to 256 characters
         else:
             assert_problem(response, 400, INVALID)
+
+
+@pytest.mark.parametrize("token", ["é" * 43, "токен"])
+def test_a_token_that_cannot_be_one_is_refused_without_a_read(client, app, alice, token):
+    calls = record_calls(state_of(app).store)
+
+    assert_problem(confirm_reset(client, token), 400, INVALID)
+    assert_problem(confirm_verification(client, token), 400, INVALID)
+
+    assert calls == []  # tokens are base64url: one with other characters is nothing to look up
 
 
 def test_a_verification_token_cannot_reset_a_password(client, app, alice):
@@ -473,7 +627,9 @@ def test_resend_sends_nothing_to_a_verified_address(client, app, alice):
 
 def test_resend_without_a_token_must_name_an_account(client):
     problem = assert_problem(client.post("/api/email-verifications", json={}), 422)
-    assert problem["errors"][0]["field"] == "username"
+    assert problem["errors"] == [
+        {"location": "json", "field": "username", "detail": "give username or email, or sign in"}
+    ]
 
 
 def test_resend_refuses_http_basic(client, alice):
