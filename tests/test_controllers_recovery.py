@@ -155,6 +155,16 @@ def test_request_reset_mails_a_link_to_the_dashboard_with_the_token_in_the_fragm
     assert token not in str(stored.model_dump())  # only its hash is kept
 
 
+@pytest.mark.parametrize(
+    ("settings", "minutes"), [({}, 30), ({"PASSWORD_RESET_TTL": 600}, 10)], indirect=["settings"]
+)
+def test_request_reset_mails_how_long_the_link_works(client, app, alice, minutes):
+    client.post("/api/password-resets", json={"username": "alice"})
+
+    [mail] = mails_to(app, ALICE, RESET)
+    assert f"open this link within {minutes} minutes:" in mail.get_body(("plain",)).get_content()
+
+
 def test_request_reset_mails_nothing_for_an_unknown_or_disabled_account(client, app, alice):
     client.patch("/api/users/alice", json={"disabled": True}, headers=JOHN)
     client.post("/api/password-resets", json={"email": ALICE})
@@ -162,6 +172,30 @@ def test_request_reset_mails_nothing_for_an_unknown_or_disabled_account(client, 
 
     assert mails_to(app, ALICE, RESET) == []
     assert [m["To"] for m in outbox(app) if RESET in str(m["Subject"])] == []
+
+
+def test_asking_for_a_reset_is_a_security_event_only_the_operator_reads(client, app, alice, caplog):
+    for account in ({"email": ALICE}, {"username": "nobody"}, {"email": "no@example.com"}):
+        client.post("/api/password-resets", json=account)
+        outbox(app)  # the events are the mail worker's (with the asker's address): in turn
+    client.patch("/api/users/alice", json={"disabled": True}, headers=JOHN)
+    client.post("/api/password-resets", json={"username": "alice"})
+    outbox(app)
+
+    asked = [
+        (r.event, r.event_fields)
+        for r in caplog.records
+        if r.name == "app.security" and r.event.startswith("password_reset_")
+    ]
+    here = {"address": "127.0.0.1"}
+    assert asked == [
+        ("password_reset_requested", {"username": "alice", "found": True, **here}),
+        ("password_reset_mailed", {"username": "alice", **here}),
+        ("password_reset_requested", {"account": "nobody", "found": False, **here}),
+        ("password_reset_requested", {"account": "no@example.com", "found": False, **here}),
+        ("password_reset_requested", {"username": "alice", "found": True, **here}),
+        ("password_reset_refused", {"username": "alice", "reason": "disabled", **here}),
+    ]
 
 
 @pytest.mark.parametrize("settings", [{"RATELIMIT_MAIL": "2 per minute"}], indirect=True)

@@ -168,7 +168,9 @@ def _reset_mail(
         return None
     events.emit("password_reset_requested", username=user.username, found=True, address=address)
     if user.disabled:
-        events.warn("password_reset_refused", username=user.username, reason="disabled")
+        events.warn(
+            "password_reset_refused", username=user.username, reason="disabled", address=address
+        )
         return None
     minutes = state.email_policy.reset_ttl // 60
     return _with_link(state, user, RESET, (user.username,), address=address, minutes=minutes)
