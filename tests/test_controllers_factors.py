@@ -533,6 +533,12 @@ def test_every_change_to_second_factors_is_mailed_to_the_owner(app, client, cloc
     )
 
 
+def test_a_second_factors_notice_says_when_by_the_apps_clock(app, client, clock, alice_totp):
+    [notice] = notices_to_alice(app)  # the app turned on, at the fake clock's start
+
+    assert notice.split(", ", 1)[0].endswith("On 2027-01-15 08:00 UTC")
+
+
 def test_a_passkeys_name_is_text_in_the_notice(app, client, alice_token):
     add_passkey(client, alice_token, Authenticator(), name="<b>Laptop</b>")
 
