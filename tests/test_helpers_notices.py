@@ -72,6 +72,44 @@ def test_an_address_gets_at_most_its_verification_mails_but_a_new_one_gets_its_o
 
 
 @pytest.mark.parametrize("settings", [{"MAIL_PER_ACCOUNT": "2 per hour"}], indirect=True)
+def test_resets_and_verifications_have_budgets_of_their_own(client, app, alice):
+    for _ in range(3):
+        client.post("/api/password-resets", json={"username": "alice"})
+    client.post("/api/email-verifications", json={"username": "alice"})
+
+    assert len(mails_to(app, ALICE, RESET)) == 2  # the third was over the reset budget
+    assert len(mails_to(app, ALICE, VERIFY)) == 2  # registration's and the resend: untouched
+
+
+@pytest.mark.parametrize("settings", [{"MAIL_PER_ACCOUNT": "1 per hour"}], indirect=True)
+def test_verification_mails_are_security_events_with_the_askers_address(client, app, caplog):
+    client.post("/api/users", json=new_user(username="alice", email=ALICE))
+    mails_to(app, ALICE)  # its mail has gone before the resend is asked for
+    client.post("/api/email-verifications", json={"username": "alice"})
+    mails_to(app, ALICE)
+
+    events = [
+        (r.event, r.event_fields)
+        for r in caplog.records
+        if r.name == "app.security" and r.event.startswith("verification_mail")
+    ]
+    here = {"username": "alice", "address": "127.0.0.1"}
+    assert events == [
+        ("verification_mailed", here),
+        ("verification_mail_refused", {**here, "reason": "account_budget"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "hours"), [({}, 24), ({"EMAIL_VERIFICATION_TTL": 7200}, 2)], indirect=["settings"]
+)
+def test_a_verification_mail_says_how_long_its_link_works(client, app, alice, hours):
+    [mail] = mails_to(app, ALICE, VERIFY)
+
+    assert f"by opening this link within {hours} hours:" in mail.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("settings", [{"MAIL_PER_ACCOUNT": "2 per hour"}], indirect=True)
 def test_registering_again_and_again_cannot_bury_an_inbox(client, app):
     for number in range(4):
         body = new_user(username=f"someone-{number}", email="victim@example.com")
