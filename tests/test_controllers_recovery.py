@@ -604,16 +604,20 @@ def test_changing_the_email_unverifies_it_and_mails_both_addresses(client, app, 
     assert me(client).json["email_verified"] is True
 
 
-def test_a_verification_link_for_a_former_address_is_refused(client, app, alice):
+def test_a_verification_link_for_a_former_address_is_refused(client, app, alice, caplog):
     old = token_in(mails_to(app, ALICE, VERIFY)[0])
     client.patch(
         "/api/users/alice",
         json={"email": "alice@example.org", "current_password": PASSWORD},
         headers=basic("alice", PASSWORD),
     )
+    outbox(app)  # the new address's mail has gone, with its event
+    caplog.clear()
 
     assert_problem(confirm_verification(client, old), 400, INVALID)
     assert me(client).json["email_verified"] is False
+    refused = {"purpose": "email_verification", "username": "alice", "reason": "email_changed"}
+    assert security_events(caplog) == [("token_refused", refused)]
 
 
 def test_an_admin_changing_an_email_unverifies_it_too(client, app, alice):
