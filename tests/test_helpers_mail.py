@@ -34,6 +34,7 @@ from app.helpers.mail import (
 )
 from app.helpers.state import state_of
 from app.serving import free_port
+from tests.faults import answer
 from tests.mailbox import Mailbox, link_in
 
 SENDER = "Accounts <no-reply@example.com>"
@@ -81,9 +82,11 @@ def test_the_console_backend_writes_the_whole_message_to_the_log(caplog):
     mailer.flush()
 
     [shown] = [r.getMessage() for r in caplog.records if "console backend" in r.getMessage()]
-    assert f"To: {MESSAGE.to}" in shown
-    assert f"Subject: {MESSAGE.subject}" in shown
+    headers = f"From: {SENDER}\nTo: {MESSAGE.to}\nSubject: {MESSAGE.subject}\n\n"
+    assert shown.startswith(f"mail (console backend, not sent):\n{headers}{MESSAGE.text}")
     assert LINK in shown  # whole, as a developer copies it
+    # The HTML part by its size (as MIME carries it: with a final line break).
+    assert shown.endswith(f"\n[an HTML part of {len(MESSAGE.html) + 1} characters]")
 
 
 def test_smtp_sends_to_a_real_server_with_a_login(smtp_server, caplog):
@@ -238,6 +241,32 @@ def test_ses_refusing_an_unverified_sender_is_logged_not_retried(caplog):
     assert any("not sent: MessageRejected" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("code", ["Throttling", "ThrottlingException", "ServiceUnavailable"])
+def test_ses_throttling_or_down_for_a_moment_is_tried_again(caplog, code):
+    with mock_aws():
+        ses = boto3.client("ses", region_name="eu-west-1")
+        ses.verify_email_identity(EmailAddress="no-reply@example.com")
+        backend = SesBackend(region="eu-west-1")
+        refusals = [code]
+
+        def busy(**_):  # SES's answer once, in place of sending
+            if refusals:
+                error = {"Error": {"Code": refusals.pop(), "Message": "slow down"}}
+                return answer(400, {**error, "ResponseMetadata": {"HTTPStatusCode": 400}})
+            return None
+
+        backend.client.meta.events.register("before-call.ses.SendRawEmail", busy)
+        mailer, pauses = mailer_of(backend)
+
+        mailer.send(MESSAGE)
+        assert mailer.flush()
+
+        [sent] = ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].sent_messages
+    assert LINK in sent.raw_data
+    assert pauses == [1.0]
+    assert any(f"attempt 1 failed ({code})" in r.getMessage() for r in caplog.records)
+
+
 def test_the_app_has_a_mailer_from_its_settings(app):
     mailer = state_of(app).mailer
 
@@ -307,10 +336,13 @@ def test_smtp_secures_the_connection_before_logging_in(certificate, security):
         assert pauses == []
 
 
-def test_smtp_refuses_a_certificate_it_cannot_trust_at_once(certificate, monkeypatch, caplog):
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_smtp_refuses_a_certificate_it_cannot_trust_at_once(
+    certificate, monkeypatch, caplog, security
+):
     monkeypatch.delenv("SSL_CERT_FILE")  # the system's authorities: none signed it
-    with Mailbox(starttls=certificate) as mailbox:
-        backend = SmtpBackend(host="127.0.0.1", port=mailbox.port, security="starttls")
+    with Mailbox(**{security: certificate}) as mailbox:
+        backend = SmtpBackend(host="127.0.0.1", port=mailbox.port, security=security)
         mailer, pauses = mailer_of(backend)
 
         mailer.send(MESSAGE)
