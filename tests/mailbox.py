@@ -38,10 +38,13 @@ class Mailbox:
         starttls: ssl.SSLContext | None = None,
         tls: ssl.SSLContext | None = None,
         refused: tuple[str, ...] = (),
+        replies: dict[str, list[int]] | None = None,
     ) -> None:
         self.port = free_port()
         self.delay = delay
         self.refused = refused  # recipients answered 550, as for an address that does not exist
+        # Codes to answer the next RCPTs or DATAs with, one each, before accepting them.
+        self.replies = {"RCPT": [], "DATA": [], **(replies or {})}
         self.received: list[tuple[str, list[str], EmailMessage]] = []
         self._arrived = threading.Condition()
         options: dict[str, Any] = {}
@@ -78,6 +81,8 @@ class Mailbox:
         """aiosmtpd's hook: accept a recipient, unless it is one to refuse."""
         if address in self.refused:
             return "550 5.1.1 No such user here"
+        if self.replies["RCPT"]:
+            return f"{self.replies['RCPT'].pop(0)} not now"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -85,6 +90,8 @@ class Mailbox:
         """aiosmtpd's hook: keep the message (after the configured delay), then accept it."""
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.replies["DATA"]:
+            return f"{self.replies['DATA'].pop(0)} not now"
         mail = message_from_bytes(envelope.content, policy=policy.default)
         with self._arrived:
             self.received.append((envelope.mail_from, list(envelope.rcpt_tos), mail))  # type: ignore[arg-type]

@@ -143,6 +143,23 @@ def test_a_refused_recipient_is_not_tried_again(caplog):
     assert any("not sent: SMTPRecipientsRefused" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("stage", ["RCPT", "DATA"])
+@pytest.mark.parametrize(
+    ("code", "tried_again"), [(400, True), (451, True), (499, True), (500, False), (554, False)]
+)
+def test_a_4xx_reply_is_tried_again_and_a_5xx_is_not(caplog, stage, code, tried_again):
+    with Mailbox(replies={stage: [code]}) as mailbox:
+        backend = SmtpBackend(host="127.0.0.1", port=mailbox.port, security="none")
+        mailer, pauses = mailer_of(backend)
+
+        mailer.send(MESSAGE)
+        assert mailer.flush()
+
+        # "Try again later" (4xx) is: the second attempt is delivered; 5xx is final.
+        assert len(mailbox.received) == (1 if tried_again else 0)
+    assert pauses == ([1.0] if tried_again else [])
+
+
 def test_a_server_without_starttls_is_not_tried_again_in_plain_text(caplog):
     with Mailbox() as mailbox:  # offers no STARTTLS
         backend = SmtpBackend(host="127.0.0.1", port=mailbox.port, security="starttls")
