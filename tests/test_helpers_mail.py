@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -182,6 +183,22 @@ def test_a_mail_server_that_is_down_is_tried_again_then_given_up(caplog):
 
     assert pauses == [1.0, 2.0]
     assert any("not sent after 3 attempts" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("security", ["none", "starttls", "tls"])
+def test_a_mail_server_that_never_answers_costs_smtp_timeout(caplog, security):
+    with socket.socket() as silent:  # connections are accepted by the kernel, never answered
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        backend = SmtpBackend(host="127.0.0.1", port=port, security=security, timeout=0.3)
+        mailer, pauses = mailer_of(backend, attempts=2)
+
+        mailer.send(MESSAGE)
+        assert mailer.flush(timeout=5)  # not held for ever by a greeting that never comes
+
+    assert pauses == [1.0]
+    assert any("not sent after 2 attempts" in r.getMessage() for r in caplog.records)
 
 
 class Flaky:
