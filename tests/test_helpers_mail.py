@@ -10,6 +10,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,45 @@ def test_a_message_is_sent_off_the_request_path_with_text_and_html():
     assert (sent["From"], sent["To"], sent["Subject"]) == (SENDER, MESSAGE.to, MESSAGE.subject)
     assert LINK in sent.get_body(("plain",)).get_content()
     assert f'href="{LINK}"' in sent.get_body(("html",)).get_content()
+    # What mail servers and spam filters expect of every message: its date (in UTC, the
+    # same wherever the server runs) and a unique id.
+    assert parsedate_to_datetime(sent["Date"]).year >= 2026
+    assert sent["Date"].endswith(("-0000", "+0000"))
+    assert sent["Message-ID"].startswith("<")
+    assert sent["Message-ID"].endswith(">")
+    assert mailer.send(MESSAGE)
+    assert mailer.flush()
+    assert backend.outbox[1]["Message-ID"] != sent["Message-ID"]
+    # Its threads never keep a process (a flask command) from exiting.
+    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("mail-"))
+
+
+def test_the_mailer_and_its_backend_follow_the_settings(settings):
+    settings.update(
+        MAIL_BACKEND="smtp",
+        SMTP_HOST="smtp.example.com",
+        SMTP_PORT=465,
+        SMTP_SECURITY="tls",
+        SMTP_TIMEOUT=3.5,
+        MAIL_QUEUE_SIZE=7,
+        MAIL_WORKERS=3,
+        MAIL_ATTEMPTS=5,
+    )
+
+    mailer = Mailer.from_config(settings)
+
+    backend = mailer.backend
+    assert isinstance(backend, SmtpBackend)
+    assert (backend.host, backend.port, backend.security, backend.timeout) == (
+        "smtp.example.com",
+        465,
+        "tls",
+        3.5,
+    )
+    assert (mailer._queue.maxsize, mailer._workers, mailer.attempts) == (7, 3, 5)
+    ses = Mailer.from_config({**settings, "MAIL_BACKEND": "ses", "AWS_REGION": "eu-west-3"})
+    assert isinstance(ses.backend, SesBackend)
+    assert ses.backend._args["region_name"] == "eu-west-3"
 
 
 def test_the_console_backend_writes_the_whole_message_to_the_log(caplog):
