@@ -238,6 +238,16 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def security_events(caplog: Any, *, address: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """The app.security events logged so far, as (event, fields); the client's address left
+    out unless `address`."""
+    return [
+        (r.event, {k: v for k, v in r.event_fields.items() if address or k != "address"})
+        for r in caplog.records
+        if r.name == "app.security"
+    ]
+
+
 def before_first(store, operation, action):
     """Run `action` once, just before the store's next call of `operation` (not a mail
     worker's) is sent.

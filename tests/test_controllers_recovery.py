@@ -27,10 +27,12 @@ from tests.helpers import (
     assert_problem,
     basic,
     bearer,
+    before_first,
     login,
     mails_to,
     new_user,
     outbox,
+    security_events,
     token_in,
 )
 from tests.mailbox import Mailbox, link_in
@@ -183,9 +185,9 @@ def test_asking_for_a_reset_is_a_security_event_only_the_operator_reads(client, 
     outbox(app)
 
     asked = [
-        (r.event, r.event_fields)
-        for r in caplog.records
-        if r.name == "app.security" and r.event.startswith("password_reset_")
+        (event, fields)
+        for event, fields in security_events(caplog, address=True)
+        if event.startswith("password_reset_")
     ]
     here = {"address": "127.0.0.1"}
     assert asked == [
@@ -376,15 +378,6 @@ def test_confirm_reset_stamps_the_change(client, app, alice, clock):
     assert user.updated_at == iso(clock.now)
 
 
-def security_events(caplog: pytest.LogCaptureFixture) -> list[tuple[str, dict[str, Any]]]:
-    """The app.security events logged so far, without the client's address."""
-    return [
-        (r.event, {k: v for k, v in r.event_fields.items() if k != "address"})
-        for r in caplog.records
-        if r.name == "app.security"
-    ]
-
-
 def test_using_tokens_is_a_security_event_naming_the_user(client, app, alice, caplog):
     confirm_verification(client, token_in(mails_to(app, ALICE, VERIFY)[0]))
     confirm_reset(client, reset_token(client, app))
@@ -442,29 +435,14 @@ def test_a_verification_token_for_a_deleted_user_is_refused_saying_why(client, a
     assert security_events(caplog) == [("token_refused", refused)]
 
 
-def _change_alice_once_before(app: Any, call: str, **fields: Any) -> None:
-    """Before the next `call`, and only it, change alice's item as another request would."""
-    store = state_of(app).store
-    done: list[bool] = []
-
-    def meanwhile(**_: Any) -> None:
-        if not done:
-            done.append(True)
-            names = {f"#{name}": name for name in fields}
-            store.client.update_item(
-                TableName=store.table_name(USERS),
-                Key={"username": {"S": "alice"}},
-                UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in fields),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={f":{n}": {"S": v} for n, v in fields.items()},
-            )
-
-    store.add_hook(f"before-call.dynamodb.{call}", meanwhile)
-
-
 def test_confirm_reset_meeting_a_change_is_a_conflict_that_keeps_the_token(client, app, alice):
     token = reset_token(client, app)
-    _change_alice_once_before(app, "TransactWriteItems", session_key="signed out meanwhile")
+    store = state_of(app).store
+    before_first(  # another request signs her out between the read and the write
+        store,
+        "TransactWriteItems",
+        lambda: tables.users.set_session_key(store, "alice", "signed out meanwhile"),
+    )
 
     problem = assert_problem(confirm_reset(client, token), 409)
 
@@ -474,7 +452,15 @@ def test_confirm_reset_meeting_a_change_is_a_conflict_that_keeps_the_token(clien
 
 def test_confirm_verification_meeting_an_email_change_refuses_the_link(client, app, alice, caplog):
     token = token_in(mails_to(app, ALICE, VERIFY)[0])
-    _change_alice_once_before(app, "TransactWriteItems", email="alice@example.org")
+    store = state_of(app).store
+    moved = {":email": "alice@example.org"}
+    before_first(  # another request changes her address between the read and the write
+        store,
+        "TransactWriteItems",
+        lambda: store.update(
+            USERS, tables.users.key("alice"), update="SET email = :email", values=moved
+        ),
+    )
 
     assert_problem(confirm_verification(client, token), 400, INVALID)
 

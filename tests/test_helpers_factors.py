@@ -24,6 +24,7 @@ from tests.helpers import (
     before_first,
     enrol_totp,
     login,
+    security_events,
 )
 
 
@@ -365,15 +366,6 @@ def test_confirming_a_set_up_started_again_meanwhile_is_a_conflict(client, state
 
 
 # -- security events --------------------------------------------------------------------------
-
-
-def security_events(caplog):
-    """The app.security events logged so far, without the client's address."""
-    return [
-        (r.event, {k: v for k, v in r.event_fields.items() if k != "address"})
-        for r in caplog.records
-        if r.name == "app.security"
-    ]
 
 
 def test_each_step_of_an_apps_life_is_a_security_event_naming_the_user(client, state, caplog):

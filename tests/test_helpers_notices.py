@@ -8,7 +8,7 @@ from app import create_app
 from app.helpers import notices, tables
 from app.helpers.state import state_of
 from app.models import UserItem
-from tests.helpers import JOHN, mails_to, new_user, token_in
+from tests.helpers import JOHN, mails_to, new_user, security_events, token_in
 
 ALICE = "alice@example.com"
 RESET, VERIFY = "Reset your", "Verify your email"
@@ -89,9 +89,9 @@ def test_verification_mails_are_security_events_with_the_askers_address(client, 
     mails_to(app, ALICE)
 
     events = [
-        (r.event, r.event_fields)
-        for r in caplog.records
-        if r.name == "app.security" and r.event.startswith("verification_mail")
+        (event, fields)
+        for event, fields in security_events(caplog, address=True)
+        if event.startswith("verification_mail")
     ]
     here = {"username": "alice", "address": "127.0.0.1"}
     assert events == [

@@ -17,7 +17,7 @@ from app.helpers.passkeys import RelyingParty
 from app.helpers.state import state_of
 from tests import authenticator as authenticator_module
 from tests.authenticator import Authenticator
-from tests.helpers import JOHN, assert_problem, bearer, before_first, login
+from tests.helpers import JOHN, assert_problem, bearer, before_first, login, security_events
 
 
 def party(**settings):
@@ -357,10 +357,6 @@ def test_options_for_adding_a_passkey_do_not_sign_anyone_in(client, jane):
 # -- security events --------------------------------------------------------------------------
 
 
-def security_events(caplog):
-    return [(r.event, r.event_fields) for r in caplog.records if r.name == "app.security"]
-
-
 def test_a_passkeys_life_is_security_events_naming_it_and_its_owner(client, caplog):
     token, authenticator = with_a_passkey(client)
     [passkey] = client.get("/api/users/janedoe/passkeys", headers=bearer(token)).json
@@ -370,7 +366,7 @@ def test_a_passkeys_life_is_security_events_naming_it_and_its_owner(client, capl
 
     client.delete(f"/api/users/janedoe/passkeys/{passkey['id']}", headers=bearer(token))
 
-    found = security_events(caplog)
+    found = security_events(caplog, address=True)
     assert ("passkey_refused", "janedoe", "InvalidAuthenticationResponse") in [
         (event, fields.get("username"), fields.get("reason")) for event, fields in found
     ]

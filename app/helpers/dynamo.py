@@ -261,7 +261,7 @@ class DynamoInterface:
 
     def _create_if_missing(self, spec: TableSpec) -> bool:
         name = self.table_name(spec.name)
-        status: str | None = None
+        status: str | None
         try:
             status = self.client.describe_table(TableName=name)["Table"]["TableStatus"]
         except ClientError as exc:
