@@ -6,6 +6,7 @@ import threading
 import time
 from decimal import Decimal
 
+import botocore.waiter
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -406,6 +407,22 @@ def test_get_raises_service_unavailable_when_table_never_becomes_active(aws, mak
         store.get("things", {"id": "a"})
 
     assert unavailable.value.headers["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize(("wait_seconds", "pauses"), [(1, []), (3, [1, 1])])
+def test_a_table_still_creating_is_looked_at_each_second_for_the_wait_allowed(
+    aws, make_store, monkeypatch, wait_seconds, pauses
+):
+    store = make_store(DYNAMODB_TABLE_WAIT_SECONDS=wait_seconds)
+    creating_after_create(store, stuck=[True])
+    slept: list[float] = []
+    monkeypatch.setattr(botocore.waiter.time, "sleep", slept.append)
+
+    with pytest.raises(ServiceUnavailable):
+        store.get("things", {"id": "a"})
+
+    # DYNAMODB_TABLE_WAIT_SECONDS looks, one second apart, then answers 503.
+    assert slept == pauses
 
 
 def test_ensure_table_finishes_setup_when_new_table_becomes_active_late(aws, make_store):
